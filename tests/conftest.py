@@ -1,0 +1,51 @@
+"""Shared fixtures: tiny synthetic Galaxy10 files, made once per test session, on the CPU."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_IMAGES = REPO.parent / "shared" / "galaxy10_real"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Never touch the user's cache or data settings from a test."""
+    monkeypatch.setenv("GALAXY_CORE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    monkeypatch.delenv("GALAXY10_H5", raising=False)
+    monkeypatch.setenv("GALAXY10_DEFAULT_N", "20")
+
+
+@pytest.fixture(scope="session")
+def tiny_h5(tmp_path_factory) -> Path:
+    """30 synthetic images at the real schema (every class present)."""
+    from galaxy_core.data.synthetic import generate
+
+    return generate(tmp_path_factory.mktemp("data") / "tiny.h5", 30, seed=3, workers=1)
+
+
+def write_galaxy10(path: Path, n: int = 6, side: int = 16, **overrides) -> Path:
+    """A hand-made Galaxy10-schema file; `overrides` replace or (with None) drop datasets."""
+    rng = np.random.default_rng(0)
+    content = {
+        "images": rng.integers(0, 255, (n, side, side, 3), dtype=np.uint8),
+        "ans": (np.arange(n) % 10).astype(np.uint8),
+        "ra": rng.uniform(0, 360, n),
+        "dec": rng.uniform(-20, 30, n),
+        "redshift": rng.uniform(0, 0.2, n),
+        "pxscale": np.full(n, 0.262),
+    }
+    content.update(overrides)
+    with h5py.File(path, "w") as f:
+        for key, value in content.items():
+            if value is not None:
+                f.create_dataset(key, data=value)
+    return path
+
+
+def real_image_files() -> list[Path]:
+    return sorted(REAL_IMAGES.glob("*.jpg")) if REAL_IMAGES.is_dir() else []

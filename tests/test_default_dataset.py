@@ -1,0 +1,34 @@
+import os
+
+import pytest
+
+from galaxy_core.data import default
+from galaxy_core.data.galaxy10 import Galaxy10
+from galaxy_core.errors import UserError
+
+
+def test_default_is_created_once_then_cached(monkeypatch):
+    calls = []
+    path = default.ensure_default_dataset(progress=lambda done, total: calls.append(done))
+    assert path.exists() and calls and calls[-1] == 20
+    data = Galaxy10(path)
+    assert len(data) == 20 and data.is_synthetic and set(data.labels) == set(range(10))
+    mtime = path.stat().st_mtime_ns
+    calls.clear()
+    assert default.ensure_default_dataset(progress=lambda done, total: calls.append(done)) == path
+    assert calls == [] and path.stat().st_mtime_ns == mtime
+
+
+def test_resolution_order(monkeypatch, tmp_path):
+    assert default.resolve_dataset(tmp_path / "explicit.h5") == tmp_path / "explicit.h5"
+    monkeypatch.setenv("GALAXY10_H5", str(tmp_path / "env.h5"))
+    assert default.resolve_dataset(None) == tmp_path / "env.h5"
+    assert default.resolve_dataset(tmp_path / "explicit.h5") == tmp_path / "explicit.h5"
+    monkeypatch.delenv("GALAXY10_H5")
+    assert default.resolve_dataset(None) == default.default_dataset_path()
+
+
+def test_bad_default_size_is_a_user_error(monkeypatch):
+    monkeypatch.setenv("GALAXY10_DEFAULT_N", "lots")
+    with pytest.raises(UserError, match="GALAXY10_DEFAULT_N"):
+        default.default_dataset_path()

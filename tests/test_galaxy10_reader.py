@@ -1,0 +1,161 @@
+import os
+import pickle
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from conftest import REPO, write_galaxy10
+from galaxy_core.data.dataset import Galaxy10Dataset
+from galaxy_core.data.galaxy10 import Galaxy10, repack
+from galaxy_core.errors import DataFileError
+
+
+def test_reads_labels_metadata_and_pixels(tiny_h5):
+    data = Galaxy10(tiny_h5)
+    assert len(data) == 30
+    assert data.image_shape == (256, 256, 3)
+    assert data.labels.dtype == np.int64 and set(data.labels) == set(range(10))
+    assert set(data.metadata) == {"ra", "dec", "redshift", "pxscale"}
+    with h5py.File(tiny_h5) as f:
+        np.testing.assert_array_equal(data.image(7), f["images"][7])
+        np.testing.assert_array_equal(data.images([9, 2, 9]), f["images"][[2, 9]][[1, 0, 1]])
+    assert data.is_synthetic
+
+
+def test_index_out_of_range_is_a_user_error(tiny_h5):
+    with pytest.raises(DataFileError, match="outside this file's 30 images"):
+        Galaxy10(tiny_h5).image(30)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"ans": None}, "dataset 'ans' is missing"),
+        ({"images": np.zeros((6, 16, 16), np.uint8)}, "images of shape"),
+        ({"images": np.zeros((6, 16, 16, 4), np.uint8)}, "images of shape"),
+        ({"images": np.zeros((6, 16, 16, 3), np.float32)}, "stores images as float32"),
+        ({"ans": np.array([0, 1, 2, 3, 4, 12], np.uint8)}, "labels outside 0-9 .*12 at index 5"),
+        ({"ans": np.array([0, 1, -1, 3, 4, 5], np.int16)}, "labels outside 0-9"),
+        ({"ans": np.zeros(6, np.float32)}, "must hold integers"),
+        ({"ra": np.zeros(5)}, "has 6 images but 'ra' has shape"),
+        ({"pxscale": np.array(["a"] * 6, dtype="S1")}, "must hold numbers"),
+        ({"images": np.zeros((0, 16, 16, 3), np.uint8), "ans": np.zeros(0, np.uint8), "ra": np.zeros(0),
+          "dec": np.zeros(0), "redshift": np.zeros(0), "pxscale": np.zeros(0)}, "holds no images"),
+    ],
+)
+def test_schema_problems_are_named(tmp_path, overrides, message):
+    path = write_galaxy10(tmp_path / "bad.h5", **overrides)
+    with pytest.raises(DataFileError, match=message):
+        Galaxy10(path)
+
+
+def test_not_hdf5_empty_missing_and_folder(tmp_path):
+    (tmp_path / "text.h5").write_text("hello, I am not HDF5\n")
+    (tmp_path / "empty.h5").write_bytes(b"")
+    for path, message in [
+        (tmp_path / "text.h5", "is not an HDF5 file"),
+        (tmp_path / "empty.h5", "is empty"),
+        (tmp_path / "nope.h5", "does not exist"),
+        (tmp_path, "is a folder"),
+    ]:
+        with pytest.raises(DataFileError, match=message):
+            Galaxy10(path)
+
+
+def test_truncated_file_is_refused(tiny_h5, tmp_path):
+    data = tiny_h5.read_bytes()
+    for keep in (len(data) // 2, len(data) - 1000):
+        cut = tmp_path / f"cut{keep}.h5"
+        cut.write_bytes(data[:keep])
+        with pytest.raises(DataFileError, match="truncated|corrupt"):
+            Galaxy10(cut)
+
+
+def test_corrupt_compressed_chunk_is_refused(tiny_h5, tmp_path):
+    broken = tmp_path / "broken.h5"
+    broken.write_bytes(tiny_h5.read_bytes())
+    with h5py.File(broken, "r") as f:
+        info = f["images"].id.get_chunk_info(29)  # the last image, which the open check decodes
+    with open(broken, "r+b") as handle:
+        handle.seek(info.byte_offset + 10)
+        handle.write(b"\xff" * 64)
+    with pytest.raises(DataFileError, match="corrupt"):
+        Galaxy10(broken)
+
+
+@pytest.mark.parametrize("layout", [
+    {},  # contiguous, uncompressed
+    {"chunks": (4, 16, 16, 3), "compression": "gzip"},
+    {"chunks": (5, 4, 8, 1), "compression": "lzf"},  # chunks that cut across images and channels
+    {"chunks": True, "compression": "gzip", "shuffle": True},  # h5py's automatic chunking
+])
+def test_any_layout_reads_the_same_pixels(tmp_path, layout):
+    path = write_galaxy10(tmp_path / "plain.h5", n=12)
+    with h5py.File(path) as f:
+        expected = f["images"][()]
+    other = tmp_path / "other.h5"
+    with h5py.File(path) as src, h5py.File(other, "w") as dst:
+        for key in src:
+            dst.create_dataset(key, data=src[key][()], **(layout if key == "images" else {}))
+    data = Galaxy10(other)
+    np.testing.assert_array_equal(data.images(range(12)[::-1]), expected[::-1])
+    assert data.info()["random_access"].startswith(("fast", "slow"))
+
+
+def test_repack_gives_one_chunk_per_image_and_same_content(tmp_path):
+    path = write_galaxy10(tmp_path / "auto.h5", n=12)
+    slow = tmp_path / "slow.h5"
+    with h5py.File(path) as src, h5py.File(slow, "w") as dst:
+        for key in src:
+            dst.create_dataset(key, data=src[key][()], **({"chunks": (12, 2, 2, 1), "compression": "gzip"} if key == "images" else {}))
+    assert Galaxy10(slow).layout.random_access_is_slow
+    out = repack(slow, tmp_path / "fast.h5")
+    fast = Galaxy10(out)
+    assert fast.layout.chunks == (1, 16, 16, 3) and not fast.layout.random_access_is_slow
+    np.testing.assert_array_equal(fast.images(range(12)), Galaxy10(slow).images(range(12)))
+    np.testing.assert_array_equal(fast.labels, Galaxy10(slow).labels)
+    assert fast.fingerprint() == Galaxy10(slow).fingerprint()
+
+
+def test_pickles_without_its_handle_and_reopens(tiny_h5):
+    data = Galaxy10(tiny_h5)
+    data.image(0)
+    clone = pickle.loads(pickle.dumps(data))
+    assert clone._handle is None
+    np.testing.assert_array_equal(clone.image(3), data.image(3))
+
+
+def test_dataloader_workers_each_open_the_file(tiny_h5):
+    dataset = Galaxy10Dataset(Galaxy10(tiny_h5), np.arange(30))
+    loader = DataLoader(dataset, batch_size=8, num_workers=2, multiprocessing_context="spawn")
+    seen = torch.cat([labels for _, labels in loader])
+    images = torch.cat([batch for batch, _ in loader])
+    assert images.shape == (30, 256, 256, 3) and images.dtype == torch.uint8
+    np.testing.assert_array_equal(seen.numpy(), Galaxy10(tiny_h5).labels)
+
+
+def test_fingerprint_is_stable_and_content_sensitive(tmp_path):
+    a = Galaxy10(write_galaxy10(tmp_path / "a.h5")).fingerprint()
+    assert a == Galaxy10(write_galaxy10(tmp_path / "b.h5")).fingerprint()
+    assert a != Galaxy10(write_galaxy10(tmp_path / "c.h5", ans=np.array([1, 1, 2, 3, 4, 5], np.uint8))).fingerprint()
+
+
+def test_cli_info_prints_json_and_bad_files_exit_2(tiny_h5, tmp_path):
+    run = lambda *args: subprocess.run([sys.executable, "-m", "galaxy_core", *args], cwd=REPO, capture_output=True, text=True)
+    ok = run("info", str(tiny_h5))
+    assert ok.returncode == 0, ok.stderr
+    import json
+
+    info = json.loads(ok.stdout)
+    assert info["count"] == 30 and info["synthetic"] is True and info["image_shape"] == [256, 256, 3]
+    assert info["dtype"] == "uint8" and sum(info["class_counts"].values()) == 30
+    (tmp_path / "junk.h5").write_bytes(os.urandom(4096))
+    for args in (["info", str(tmp_path / "junk.h5")], ["info", str(tmp_path / "missing.h5")], ["info", "--bogus"]):
+        bad = run(*args)
+        assert bad.returncode == 2
+        assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr

@@ -1,0 +1,112 @@
+import json
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import REPO
+from galaxy_core.classes import REAL_COUNTS
+from galaxy_core.data import synthetic
+from galaxy_core.data.galaxy10 import Galaxy10
+from galaxy_core.errors import UserError
+
+
+def test_file_has_the_real_schema_and_synthetic_attributes(tiny_h5):
+    with h5py.File(tiny_h5) as f:
+        assert set(f.keys()) == {"images", "ans", "ra", "dec", "redshift", "pxscale"}
+        assert f["images"].shape == (30, 256, 256, 3) and f["images"].dtype == np.uint8
+        assert f["images"].compression == "gzip"
+        assert f["ans"].dtype == np.uint8 and f["ans"].shape == (30,)
+        for key in ("ra", "dec", "redshift", "pxscale"):
+            assert f[key].dtype == np.float64 and f[key].shape == (30,)
+        assert f.attrs["synthetic"] and f.attrs["generator_version"] == synthetic.GENERATOR_VERSION
+        assert f.attrs["seed"] == 3 and "completed" in f.attrs
+        assert np.all((f["dec"][()] > -21) & (f["dec"][()] < 36)) and np.all(f["pxscale"][()] > 0.2)
+
+
+def test_class_counts_follow_the_real_balance():
+    counts = synthetic.class_counts(17736)
+    np.testing.assert_array_equal(counts, REAL_COUNTS)
+    small = synthetic.class_counts(1000)
+    assert small.sum() == 1000 and np.all(np.abs(small - np.array(REAL_COUNTS) / 17.736) <= 1.5)
+    assert np.all(synthetic.class_counts(10) == 1) and synthetic.class_counts(7).sum() == 7
+    assert np.all(synthetic.class_counts(100, "uniform") == 10)
+    with pytest.raises(UserError):
+        synthetic.class_counts(10, "weird")
+
+
+def test_deterministic_for_a_seed_and_different_across_seeds():
+    a = synthetic.render_image(5, seed=1, index=4)
+    np.testing.assert_array_equal(a, synthetic.render_image(5, seed=1, index=4))
+    assert not np.array_equal(a, synthetic.render_image(5, seed=2, index=4))
+    assert not np.array_equal(a, synthetic.render_image(5, seed=1, index=5))
+
+
+def test_same_file_whatever_the_worker_count(tmp_path):
+    one = synthetic.generate(tmp_path / "one.h5", 40, seed=9, workers=1)
+    two = synthetic.generate(tmp_path / "two.h5", 40, seed=9, workers=2)
+    np.testing.assert_array_equal(Galaxy10(one).images(range(40)), Galaxy10(two).images(range(40)))
+    np.testing.assert_array_equal(Galaxy10(one).labels, Galaxy10(two).labels)
+
+
+def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(tmp_path):
+    out = tmp_path / "resumed.h5"
+
+    def stop_after_first_block(done, total):
+        if done >= synthetic.BLOCK:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        synthetic.generate(out, 70, seed=4, workers=1, progress=stop_after_first_block)
+    assert not out.exists(), "a partial file must never have the final name"
+    partial = synthetic.partial_path(out)
+    with h5py.File(partial) as f:
+        assert f.attrs["completed"] == synthetic.BLOCK
+    starts = []
+    synthetic.generate(out, 70, seed=4, workers=1, progress=lambda done, total: starts.append(done))
+    assert starts[0] == synthetic.BLOCK, "the second run should continue, not start again"
+    assert not partial.exists()
+    straight = synthetic.generate(tmp_path / "straight.h5", 70, seed=4, workers=1)
+    np.testing.assert_array_equal(Galaxy10(out).images(range(70)), Galaxy10(straight).images(range(70)))
+
+
+def test_a_partial_with_other_parameters_is_not_resumed(tmp_path):
+    out = tmp_path / "x.h5"
+    with pytest.raises(KeyboardInterrupt):
+        synthetic.generate(out, 70, seed=4, workers=1, progress=lambda d, t: (_ for _ in ()).throw(KeyboardInterrupt) if d else None)
+    starts = []
+    synthetic.generate(out, 70, seed=5, workers=1, progress=lambda done, total: starts.append(done))
+    assert starts[0] == 0 and Galaxy10(out).attrs["seed"] == 5
+
+
+def test_classes_look_different_in_the_expected_ways():
+    """Cheap physical checks: smooth galaxies are red and concentrated, edge-ons elongated, spirals bluer."""
+    def centre_stats(label, k):
+        img = synthetic.render_image(label, seed=11, index=k).astype(float)
+        core = img[118:138, 118:138]
+        return core[..., 0].mean() - core[..., 2].mean(), img
+
+    red_minus_blue = {label: np.mean([centre_stats(label, k)[0] for k in range(6)]) for label in (2, 7)}
+    assert red_minus_blue[2] > red_minus_blue[7], "round smooth galaxies should be redder than loose spirals"
+
+    def elongation(label, k):
+        img = synthetic.render_image(label, seed=11, index=k).astype(float).sum(axis=2)
+        centre = img[64:192, 64:192]
+        mask = centre > np.percentile(centre, 97)
+        ys, xs = np.nonzero(mask)
+        eig = np.linalg.eigvalsh(np.cov(np.stack([xs, ys])))
+        return np.sqrt(eig[1] / max(eig[0], 1e-6))
+
+    assert np.median([elongation(8, k) for k in range(6)]) > 2 * np.median([elongation(2, k) for k in range(6)])
+
+
+def test_cli_synth_writes_a_file_and_reports_it(tmp_path):
+    out = tmp_path / "cli.h5"
+    done = subprocess.run([sys.executable, "-m", "galaxy_core", "synth", "--out", str(out), "--n", "12", "--seed", "1", "--workers", "1"],
+                          cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["count"] == 12 and out.exists()
+    bad = subprocess.run([sys.executable, "-m", "galaxy_core", "synth", "--out", str(out), "--n", "0"], cwd=REPO, capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --n must be at least 1")
