@@ -1,0 +1,18 @@
+"""Galaxy10 DECaLS workbench: `streamlit run app.py`. A router over app_pages/; the sidebar is shared.
+
+The pages live in app_pages/, not pages/: Streamlit treats a folder named pages/ as legacy
+auto-discovered pages, which can run a page without this router (no sidebar, no dataset choice).
+"""
+import streamlit as st
+
+from galaxy_core.dashboard import state
+
+st.set_page_config(page_title="Galaxy10 workbench", page_icon=":milky_way:", layout="wide")
+
+page = st.navigation([
+    st.Page("app_pages/overview.py", title="Overview", icon=":material/home:", default=True),
+    st.Page("app_pages/dataset.py", title="Dataset browser", icon=":material/grid_view:"),
+])
+data, error = state.dataset()
+state.sidebar(data, error)
+page.run()

@@ -1,0 +1,66 @@
+"""The dataset handle, cached once per process, and the sidebar every page shares."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from galaxy_core.data.default import DATA_ENV, default_dataset_path, ensure_default_dataset, resolve_dataset
+from galaxy_core.data.galaxy10 import Galaxy10
+from galaxy_core.errors import UserError
+
+CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _open_dataset(path: str, stamp: tuple[int, int]) -> Galaxy10:
+    """One reader per file version per process; `stamp` (mtime, size) reopens a replaced file."""
+    return Galaxy10(path)
+
+
+def _make_default_with_progress() -> None:
+    bar = st.progress(0.0, text="Creating the default synthetic dataset (once; about 80 s on two cores)...")
+    ensure_default_dataset(progress=lambda done, total: bar.progress(done / total, text=f"Creating the default synthetic dataset: {done:,} of {total:,} images"))
+    bar.empty()
+
+
+def dataset() -> tuple[Galaxy10 | None, str | None]:
+    """The Galaxy10 file in use (sidebar path, else $GALAXY10_H5, else the synthetic default) or an error."""
+    explicit = (st.session_state.get("data_path") or "").strip() or None
+    try:
+        if not explicit and not os.environ.get(DATA_ENV) and not default_dataset_path().exists():
+            _make_default_with_progress()
+        path = resolve_dataset(explicit)
+        if not path.exists():
+            raise UserError(f"{path} does not exist: check the path, or clear it to use the synthetic default.")
+        stat = path.stat()
+        return _open_dataset(str(path.resolve()), (stat.st_mtime_ns, stat.st_size)), None
+    except UserError as exc:
+        return None, str(exc)
+
+
+def checkpoint_dirs() -> list[Path]:
+    """Trained models: every folder under checkpoints/ that holds a meta.json."""
+    return sorted(p.parent for p in CHECKPOINTS.glob("*/meta.json"))
+
+
+def sidebar(data: Galaxy10 | None, error: str | None) -> None:
+    with st.sidebar:
+        st.text_input(
+            "Galaxy10 file",
+            key="data_path",
+            placeholder="empty: $GALAXY10_H5 or the synthetic default",
+            help="Path to Galaxy10_DECals.h5 on this machine. Get it with `python -m galaxy_core download`.",
+        )
+        if error:
+            st.error(error)
+        elif data is not None:
+            kind = "Synthetic" if data.is_synthetic else "Real"
+            st.markdown(f"**Dataset:** {kind} Galaxy10, {len(data):,} images  \n`{data.path.name}`")
+            if data.is_synthetic:
+                st.caption("Synthetic galaxies made by galaxy_core's generator, not real observations.")
+        found = checkpoint_dirs()
+        st.markdown(f"**Checkpoints:** {len(found)} in `checkpoints/`" if found else "**Checkpoints:** none trained yet")
+        for folder in found:
+            st.caption(folder.name)
