@@ -7,7 +7,8 @@ from galaxy_core.data.galaxy10 import Galaxy10
 from galaxy_core.errors import UserError
 
 
-def test_default_is_created_once_then_cached(monkeypatch):
+def test_default_is_created_once_then_cached(monkeypatch, tmp_path):
+    monkeypatch.setenv("GALAXY_CORE_CACHE", str(tmp_path / "own-cache"))  # other tests may have made one
     calls = []
     path = default.ensure_default_dataset(progress=lambda done, total: calls.append(done))
     assert path.exists() and calls and calls[-1] == 20
