@@ -159,3 +159,14 @@ def test_cli_info_prints_json_and_bad_files_exit_2(tiny_h5, tmp_path):
         bad = run(*args)
         assert bad.returncode == 2
         assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
+
+
+def test_the_open_dataset_is_kept_between_reads(tiny_h5):
+    """HDF5's chunk cache lives in the open dataset: reopening it per read would empty the cache."""
+    data = Galaxy10(tiny_h5)
+    data.image(0)
+    first = data._images()
+    data.image(1)
+    assert data._images() is first
+    data.close()
+    assert data._images() is not first and data.image(2).shape == (256, 256, 3)

@@ -1,0 +1,76 @@
+"""Which Galaxy10 file to use, and the embedded synthetic default made on first use.
+
+Order: an explicit path (`--data FILE`, the dashboard's sidebar), then `GALAXY10_H5`, then the
+default synthetic dataset, generated once into the cache folder and reused after that.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Callable, Iterator
+
+from galaxy_core.data.synthetic import GENERATOR_VERSION, generate
+from galaxy_core.errors import UserError
+
+DATA_ENV = "GALAXY10_H5"
+CACHE_ENV = "GALAXY_CORE_CACHE"
+DEFAULT_N_ENV = "GALAXY10_DEFAULT_N"  # for tests and quick demos; the default is DEFAULT_N
+# Big enough to train and evaluate the demo models (500 test images at 80/10/10), small enough
+# to generate in about 80 s on two cores and to fit a Community Cloud disk (~0.8 GB).
+DEFAULT_N = 5000
+DEFAULT_SEED = 0
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "galaxy_core")
+
+
+def default_size() -> int:
+    raw = os.environ.get(DEFAULT_N_ENV)
+    if raw is None:
+        return DEFAULT_N
+    if not raw.isdigit() or int(raw) < 10:
+        raise UserError(f"{DEFAULT_N_ENV}={raw!r} is not a whole number of at least 10: unset it or fix it.")
+    return int(raw)
+
+
+def default_dataset_path() -> Path:
+    return cache_dir() / f"galaxy10_synthetic_v{GENERATOR_VERSION}_n{default_size()}_seed{DEFAULT_SEED}.h5"
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """One process generates the default at a time (the dashboard and the CLI may start together)."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as handle:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks; generation is still atomic
+            yield
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_default_dataset(progress: Callable[[int, int], None] | None = None) -> Path:
+    """The default synthetic dataset's path, generating it first if it is not cached yet."""
+    path = default_dataset_path()
+    if path.exists():
+        return path
+    with _exclusive(path.with_name(path.name + ".lock")):
+        if not path.exists():  # another process may have finished it while we waited
+            generate(path, default_size(), seed=DEFAULT_SEED, progress=progress)
+    return path
+
+
+def resolve_dataset(explicit: str | os.PathLike | None = None, progress: Callable[[int, int], None] | None = None) -> Path:
+    """The file to use: explicit path, else $GALAXY10_H5, else the embedded default."""
+    if explicit:
+        return Path(explicit).expanduser()
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV]).expanduser()
+    return ensure_default_dataset(progress)

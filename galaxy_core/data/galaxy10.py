@@ -1,0 +1,361 @@
+"""Lazy, validated reader (and the one writer) of Galaxy10 DECaLS HDF5 files.
+
+The real file is 2.54 GB: it never fits in memory on a small machine, so labels and metadata
+are read eagerly (a few hundred kB) and pixels only on demand. The HDF5 handle is opened once
+per process, which makes a `Galaxy10` safe to hand to DataLoader worker processes.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import h5py
+import numpy as np
+
+from galaxy_core.classes import CLASS_NAMES, NUM_CLASSES
+from galaxy_core.errors import DataFileError
+
+IMAGES_KEY = "images"
+LABELS_KEY = "ans"
+METADATA_KEYS = ("ra", "dec", "redshift", "pxscale")
+SCHEMA_KEYS = (IMAGES_KEY, LABELS_KEY, *METADATA_KEYS)
+
+# A single-image read that decompresses more than this many times the image's own size is
+# "slow": the file should be repacked (one chunk per image) for random access.
+SLOW_ACCESS_FACTOR = 8
+MAX_CHUNK_CACHE = 128 * 2**20
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How the images are stored, and what one random single-image read costs."""
+
+    chunks: tuple[int, ...] | None  # None: contiguous
+    compression: str | None
+    chunk_bytes: int  # bytes of one (uncompressed) chunk, or of one image when contiguous
+    chunks_per_image: int
+    read_amplification: float  # bytes decompressed for one image / bytes of one image
+
+    @property
+    def random_access_is_slow(self) -> bool:
+        return self.read_amplification > SLOW_ACCESS_FACTOR
+
+
+def _layout(images: h5py.Dataset) -> Layout:
+    image_bytes = int(np.prod(images.shape[1:])) * images.dtype.itemsize
+    if images.chunks is None:
+        return Layout(None, None, image_bytes, 1, 1.0)
+    chunk_bytes = int(np.prod(images.chunks)) * images.dtype.itemsize
+    per_image = int(np.prod([math.ceil(s / c) for s, c in zip(images.shape[1:], images.chunks[1:])]))
+    return Layout(
+        tuple(images.chunks),
+        images.compression,
+        chunk_bytes,
+        per_image,
+        per_image * chunk_bytes / image_bytes,
+    )
+
+
+def _next_prime(n: int) -> int:
+    def is_prime(k: int) -> bool:
+        return k > 1 and all(k % d for d in range(2, int(k**0.5) + 1))
+
+    while not is_prime(n):
+        n += 1
+    return n
+
+
+def _chunk_cache_options(layout: Layout) -> dict:
+    """Size HDF5's chunk cache to hold every chunk one image touches (twice over).
+
+    With the default 1 MiB cache, a layout whose chunks span many images re-decompresses the
+    same chunks for each neighbouring image; holding them makes batch reads of neighbours cheap.
+    """
+    wanted = 2 * layout.chunks_per_image * layout.chunk_bytes
+    nbytes = int(min(max(wanted, 2**20), MAX_CHUNK_CACHE))
+    slots = _next_prime(max(521, 10 * (nbytes // max(layout.chunk_bytes, 1))))
+    return {"rdcc_nbytes": nbytes, "rdcc_nslots": slots, "rdcc_w0": 1.0}
+
+
+def _storage_end(dataset: h5py.Dataset) -> int:
+    """The largest file offset the dataset's stored bytes reach (0 if nothing is stored)."""
+    dsid = dataset.id
+    if dataset.chunks is None:
+        offset = dsid.get_offset()
+        return 0 if offset is None else offset + dsid.get_storage_size()
+    ends = [0]
+    try:
+        dsid.chunk_iter(lambda info: ends.append(info.byte_offset + info.size))
+    except (AttributeError, NotImplementedError, RuntimeError):  # HDF5 older than 1.12.3
+        for i in range(dsid.get_num_chunks()):
+            info = dsid.get_chunk_info(i)
+            ends.append(info.byte_offset + info.size)
+    return max(ends)
+
+
+class Galaxy10:
+    """One Galaxy10 file: validated on open, labels and metadata in memory, pixels on demand."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._handle: h5py.File | None = None
+        self._handle_pid: int | None = None
+        self._images_dataset: h5py.Dataset | None = None
+        self._validate_and_load()
+
+    # ----- opening and validation -----------------------------------------------------------
+    def _validate_and_load(self) -> None:
+        name = str(self.path)
+        if not self.path.exists():
+            raise DataFileError(
+                f"{name} does not exist: give the path to Galaxy10_DECals.h5 "
+                "(or run `python -m galaxy_core download`)."
+            )
+        if self.path.is_dir():
+            raise DataFileError(f"{name} is a folder, not a file: give the path to the .h5 file itself.")
+        size = self.path.stat().st_size
+        if size == 0:
+            raise DataFileError(f"{name} is empty: download or generate it again.")
+        if not h5py.is_hdf5(name):
+            raise DataFileError(
+                f"{name} is not an HDF5 file: Galaxy10 data must be the .h5 file from Zenodo "
+                "or one written by `python -m galaxy_core synth`."
+            )
+        try:
+            handle = h5py.File(name, "r")
+        except OSError as exc:
+            reason = "it is truncated" if "truncated" in str(exc).lower() else "it is corrupt"
+            raise DataFileError(f"{name} cannot be opened because {reason}: download or generate it again.") from None
+        with handle:
+            self._check_schema(handle, size)
+            self.layout = _layout(handle[IMAGES_KEY])
+            self.attrs = {k: _plain(v) for k, v in handle.attrs.items()}
+            self._check_pixels_readable(handle)
+
+    def _check_schema(self, f: h5py.File, file_size: int) -> None:
+        name = str(self.path)
+        missing = [k for k in SCHEMA_KEYS if k not in f or not isinstance(f[k], h5py.Dataset)]
+        if missing:
+            raise DataFileError(
+                f"{name} is not a Galaxy10 file: dataset '{missing[0]}' is missing "
+                f"(a Galaxy10 file holds {', '.join(SCHEMA_KEYS)})."
+            )
+        images = f[IMAGES_KEY]
+        if images.ndim != 4 or images.shape[3] != 3 or images.shape[1] < 8 or images.shape[2] < 8:
+            raise DataFileError(
+                f"{name} has images of shape {images.shape}, but Galaxy10 images are (N, height, width, 3) RGB "
+                "(256x256 in the real file): use the real file or regenerate it with `synth`."
+            )
+        if images.dtype != np.uint8:
+            raise DataFileError(
+                f"{name} stores images as {images.dtype}, but Galaxy10 images are uint8: "
+                "convert them to 0-255 uint8 or regenerate the file with `synth`."
+            )
+        n = images.shape[0]
+        if n == 0:
+            raise DataFileError(f"{name} holds no images: use a file with at least one galaxy.")
+        for key in (LABELS_KEY, *METADATA_KEYS):
+            ds = f[key]
+            if ds.ndim != 1 or ds.shape[0] != n:
+                raise DataFileError(
+                    f"{name} has {n} images but '{key}' has shape {ds.shape}: every Galaxy10 dataset needs "
+                    "one value per image, so the file is damaged; download or generate it again."
+                )
+            allowed = "iu" if key == LABELS_KEY else "iuf"
+            if ds.dtype.kind not in allowed:
+                kind = "integers" if key == LABELS_KEY else "numbers"
+                raise DataFileError(f"{name} stores '{key}' as {ds.dtype}, but it must hold {kind}: the file is not Galaxy10.")
+        labels = np.asarray(f[LABELS_KEY][()]).astype(np.int64)
+        bad = np.flatnonzero((labels < 0) | (labels >= NUM_CLASSES))
+        if bad.size:
+            raise DataFileError(
+                f"{name} has {bad.size} labels outside 0-{NUM_CLASSES - 1} (first: {labels[bad[0]]} at index {bad[0]}): "
+                "Galaxy10 has ten classes, so this file is not Galaxy10 or is damaged."
+            )
+        for key in SCHEMA_KEYS:
+            if _storage_end(f[key]) > file_size:
+                raise DataFileError(f"{name} is truncated ('{key}' runs past the end of the file): download or generate it again.")
+        self.labels = labels
+        self.metadata = {k: np.asarray(f[k][()], dtype=np.float64) for k in METADATA_KEYS}
+        self.image_shape = tuple(int(s) for s in images.shape[1:])
+        self._length = n
+
+    def _check_pixels_readable(self, f: h5py.File) -> None:
+        images = f[IMAGES_KEY]
+        for i in sorted({0, len(self) - 1}):
+            try:
+                images[i]
+            except (OSError, ValueError):
+                raise DataFileError(f"{self.path} is corrupt (image {i} cannot be decoded): download or generate it again.") from None
+
+    # ----- per-process handle -------------------------------------------------------------
+    def _images(self) -> h5py.Dataset:
+        if self._handle is None or self._handle_pid != os.getpid():
+            # A handle inherited through fork must not be used: open a fresh one in this process.
+            self._handle = h5py.File(self.path, "r", **_chunk_cache_options(self.layout))
+            self._handle_pid = os.getpid()
+            # Keep the dataset open: HDF5's chunk cache belongs to the open dataset, so opening
+            # it per read would start every read with an empty cache.
+            self._images_dataset = self._handle[IMAGES_KEY]
+        return self._images_dataset
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.update(_handle=None, _handle_pid=None, _images_dataset=None)
+        return state
+
+    def close(self) -> None:
+        if self._handle is not None and self._handle_pid == os.getpid():
+            self._handle.close()
+        self._handle = None
+        self._handle_pid = None
+        self._images_dataset = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ----- reading --------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self._length
+
+    def _check_index(self, index: int) -> int:
+        index = int(index)
+        if not 0 <= index < len(self):
+            raise DataFileError(f"Image index {index} is outside this file's {len(self)} images (0 to {len(self) - 1}).")
+        return index
+
+    def image(self, index: int) -> np.ndarray:
+        """One image as (H, W, 3) uint8."""
+        index = self._check_index(index)
+        try:
+            return self._images()[index]
+        except OSError:
+            raise DataFileError(f"{self.path} is corrupt (image {index} cannot be decoded): download or generate it again.") from None
+
+    def images(self, indices: Iterable[int]) -> np.ndarray:
+        """Several images as (k, H, W, 3) uint8, in the order asked; read in file order for locality."""
+        indices = np.asarray([self._check_index(i) for i in indices], dtype=np.int64)
+        out = np.empty((len(indices), *self.image_shape), dtype=np.uint8)
+        for position in np.argsort(indices, kind="stable"):
+            out[position] = self.image(indices[position])
+        return out
+
+    def iter_blocks(self, block: int = 256) -> Iterable[tuple[int, np.ndarray]]:
+        """Sequential (start, images) blocks: the efficient way to stream the whole file."""
+        images = self._images()
+        for start in range(0, len(self), block):
+            yield start, images[start : start + block]
+
+    # ----- description ------------------------------------------------------------------------
+    @property
+    def is_synthetic(self) -> bool:
+        return bool(self.attrs.get("synthetic", False))
+
+    def class_counts(self) -> np.ndarray:
+        return np.bincount(self.labels, minlength=NUM_CLASSES)
+
+    def fingerprint(self) -> str:
+        """A stable identity for this dataset's content: labels, sky positions, shape, generator.
+
+        Pixels are left out on purpose: hashing 2.5 GB at every start is too slow, and labels plus
+        coordinates already tell two Galaxy10 files apart.
+        """
+        digest = hashlib.sha256()
+        digest.update(repr(self.image_shape).encode())
+        digest.update(self.labels.astype("<i8").tobytes())
+        for key in METADATA_KEYS:
+            digest.update(np.nan_to_num(self.metadata[key], nan=-999.0).astype("<f8").tobytes())
+        for key in ("synthetic", "generator", "generator_version", "seed"):
+            digest.update(repr(self.attrs.get(key)).encode())
+        return digest.hexdigest()[:16]
+
+    def info(self) -> dict:
+        counts = self.class_counts()
+        layout = self.layout
+        info = {
+            "path": str(self.path),
+            "count": len(self),
+            "class_counts": {name: int(c) for name, c in zip(CLASS_NAMES, counts)},
+            "image_shape": list(self.image_shape),
+            "dtype": "uint8",
+            "synthetic": self.is_synthetic,
+            "fingerprint": self.fingerprint(),
+            "file_size_bytes": self.path.stat().st_size,
+            "chunks": list(layout.chunks) if layout.chunks else None,
+            "compression": layout.compression,
+            "random_access": (
+                f"slow: one image decompresses {layout.read_amplification:.0f}x its size; "
+                f"run `python -m galaxy_core repack {self.path} OUT.h5`"
+                if layout.random_access_is_slow
+                else "fast"
+            ),
+        }
+        if self.is_synthetic:
+            info["generator"] = {k: self.attrs.get(k) for k in ("generator", "generator_version", "seed")}
+        return info
+
+
+def _plain(value):
+    """HDF5 attribute values as plain JSON-able Python values."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+# ----- writing ------------------------------------------------------------------------------
+def create_galaxy10_datasets(f: h5py.File, n: int, height: int, width: int, compression_level: int = 4) -> None:
+    """Create the real file's schema in an open, writable HDF5 file.
+
+    Images get one gzip chunk each: a random single-image read decompresses exactly one image.
+    """
+    f.create_dataset(
+        IMAGES_KEY,
+        shape=(n, height, width, 3),
+        dtype=np.uint8,
+        chunks=(1, height, width, 3),
+        compression="gzip",
+        compression_opts=compression_level,
+    )
+    f.create_dataset(LABELS_KEY, shape=(n,), dtype=np.uint8)
+    for key in METADATA_KEYS:
+        f.create_dataset(key, shape=(n,), dtype=np.float64)
+
+
+def repack(
+    source: str | os.PathLike,
+    destination: str | os.PathLike,
+    progress: Callable[[int, int], None] | None = None,
+    block: int = 512,
+) -> Path:
+    """Rewrite a Galaxy10 file with one chunk per image, for fast random access. Atomic."""
+    from galaxy_core.fileio import atomic_path  # local: keeps this module's import light
+
+    src = Galaxy10(source)
+    destination = Path(destination)
+    if destination.resolve() == src.path.resolve():
+        raise DataFileError("repack needs a different output path than its input: choose a new file name.")
+    with atomic_path(destination, suffix=".partial") as tmp:
+        with h5py.File(tmp, "w") as out:
+            create_galaxy10_datasets(out, len(src), *src.image_shape[:2])
+            for key, value in src.attrs.items():
+                out.attrs[key] = value
+            out[LABELS_KEY][...] = src.labels.astype(np.uint8)
+            for key in METADATA_KEYS:
+                out[key][...] = src.metadata[key]
+            for start, images in src.iter_blocks(block):
+                out[IMAGES_KEY][start : start + len(images)] = images
+                if progress:
+                    progress(start + len(images), len(src))
+    src.close()
+    return destination

@@ -1,0 +1,95 @@
+"""The one preprocessing path: training, evaluation, Grad-CAM and uploads all call `preprocess`.
+
+Images arrive as uint8 (N, H, W, 3) and leave as float32 (N, 3, S, S) on the same device:
+scaled to [0, 1] (as in both studies), resized, centre-cropped, optionally augmented, normalised.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torchvision.transforms.v2 import functional as TF
+
+from galaxy_core.classes import NUM_CLASSES
+from galaxy_core.errors import UserError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """What a model expects. `resize` > `input_size` means resize, then centre-crop (EfficientNet-B2: 260 -> 224)."""
+
+    input_size: int
+    resize: int | None = None
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+    def __post_init__(self):
+        if self.input_size < 8 or (self.resize is not None and self.resize < self.input_size):
+            raise UserError(f"Image size {self.input_size} (resize {self.resize}) is invalid: use at least 8 px, with resize >= size.")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Preprocessing":
+        return cls(int(data["input_size"]), data.get("resize"), tuple(data["mean"]), tuple(data["std"]))
+
+
+def as_batch(images) -> torch.Tensor:
+    """uint8 images as a (N, H, W, 3) tensor, from numpy or torch, one image or many."""
+    batch = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
+    if batch.ndim == 3:
+        batch = batch.unsqueeze(0)
+    if batch.ndim != 4 or batch.shape[-1] != 3 or batch.dtype != torch.uint8:
+        raise UserError(f"Expected uint8 RGB images of shape (N, H, W, 3), got {tuple(batch.shape)} {batch.dtype}.")
+    return batch
+
+
+def preprocess(images, spec: Preprocessing, augment: bool = False, generator: torch.Generator | None = None,
+               device: torch.device | str | None = None) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> normalised float32 (N, 3, S, S)."""
+    batch = as_batch(images)
+    if device is not None:
+        batch = batch.to(device, non_blocking=True)
+    x = batch.permute(0, 3, 1, 2).float().div_(255.0)
+    side = spec.resize or spec.input_size
+    if x.shape[-2:] != (side, side):
+        x = TF.resize(x, [side, side], antialias=True)
+    if side != spec.input_size:
+        x = TF.center_crop(x, [spec.input_size, spec.input_size])
+    if augment:
+        x = random_flip_rotate(x, generator)
+    mean = torch.tensor(spec.mean, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(spec.std, device=x.device).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def random_flip_rotate(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Per-image random flip and rotation over ±180°: galaxies have no preferred orientation.
+
+    One affine grid-sample for the whole batch; corners outside the rotated frame become black sky.
+    """
+    n = x.shape[0]
+    angles = (torch.rand(n, generator=generator) * 2 - 1) * math.pi
+    flips = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+    cos, sin = torch.cos(angles), torch.sin(angles)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1] = cos * flips, -sin
+    theta[:, 1, 0], theta[:, 1, 1] = sin * flips, cos
+    grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def one_hot(labels, num_classes: int = NUM_CLASSES, smoothing: float = 0.0) -> torch.Tensor:
+    """One-hot targets, optionally label-smoothed: (1 - eps) on the true class plus eps / K everywhere."""
+    if not 0.0 <= smoothing < 1.0:
+        raise UserError(f"Label smoothing must be in [0, 1), got {smoothing}.")
+    labels = torch.as_tensor(labels, dtype=torch.long)
+    target = F.one_hot(labels, num_classes).float()
+    return target * (1.0 - smoothing) + smoothing / num_classes
