@@ -32,12 +32,18 @@ def _progress_bar(description: str, unit: str = "img", unit_scale: bool = False)
 
 
 def cmd_synth(args) -> dict:
+    from galaxy_core.data.default import ensure_default_dataset
     from galaxy_core.data.galaxy10 import Galaxy10
     from galaxy_core.data.synthetic import generate
 
-    bar, update = _progress_bar(f"synth {args.out}")
+    if args.default == (args.out is not None):
+        raise UserError("synth needs exactly one of --out FILE or --default.")
+    bar, update = _progress_bar(f"synth {args.out or 'default dataset'}")
     with bar:
-        path = generate(args.out, args.n, seed=args.seed, balance=args.balance, workers=args.workers, progress=update)
+        if args.default:
+            path = ensure_default_dataset(progress=update)
+        else:
+            path = generate(args.out, args.n, seed=args.seed, balance=args.balance, workers=args.workers, progress=update)
     return Galaxy10(path).info()
 
 
@@ -83,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     synth = commands.add_parser("synth", help="write a synthetic Galaxy10 file with the real schema")
-    synth.add_argument("--out", required=True, help="output .h5 file")
+    synth.add_argument("--out", help="output .h5 file")
+    synth.add_argument("--default", action="store_true", help="create the embedded default dataset in the cache (if missing)")
     synth.add_argument("--n", type=int, default=17736, help="number of images (default: the real file's 17,736)")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--balance", choices=("real", "uniform"), default="real", help="class balance (default: the real counts)")

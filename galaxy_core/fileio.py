@@ -17,6 +17,7 @@ def atomic_path(final: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix, dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
     try:
         yield tmp
         fsync_path(tmp)
@@ -24,6 +25,12 @@ def atomic_path(final: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def fsync_path(path: str | os.PathLike) -> None:

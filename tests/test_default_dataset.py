@@ -33,3 +33,14 @@ def test_bad_default_size_is_a_user_error(monkeypatch):
     monkeypatch.setenv("GALAXY10_DEFAULT_N", "lots")
     with pytest.raises(UserError, match="GALAXY10_DEFAULT_N"):
         default.default_dataset_path()
+
+
+def test_background_generation_process_reports_progress_and_finishes(monkeypatch, tmp_path):
+    """The dashboard's path: a detached `synth --default` process, progress read from its partial file."""
+    monkeypatch.setenv("GALAXY_CORE_CACHE", str(tmp_path / "bg-cache"))
+    monkeypatch.setenv("GALAXY10_DEFAULT_N", "40")
+    process = default.start_generation_process()
+    assert process.wait(timeout=120) == 0, (tmp_path / "bg-cache" / "default_generation.log").read_text()
+    assert default.default_dataset_path().exists() and not default.generation_running()
+    assert default.generation_progress() is None  # no partial file is left
+    assert len(Galaxy10(default.default_dataset_path())) == 40

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import streamlit as st
 
-from galaxy_core.data.default import DATA_ENV, default_dataset_path, ensure_default_dataset, resolve_dataset
+from galaxy_core.data.default import (DATA_ENV, default_dataset_path, generation_progress, generation_running, resolve_dataset,
+                                      start_generation_process)
 from galaxy_core.data.galaxy10 import Galaxy10
 from galaxy_core.errors import UserError
 
@@ -20,8 +22,24 @@ def _open_dataset(path: str, stamp: tuple[int, int]) -> Galaxy10:
 
 
 def _make_default_with_progress() -> None:
+    """Start (or join) the background generation of the default dataset and show its progress.
+
+    The work runs in a separate CLI process, so page reruns and other sessions never start it
+    twice, and it carries on if this page is left.
+    """
+    path = default_dataset_path()
     bar = st.progress(0.0, text="Creating the default synthetic dataset (once; about 80 s on two cores)...")
-    ensure_default_dataset(progress=lambda done, total: bar.progress(done / total, text=f"Creating the default synthetic dataset: {done:,} of {total:,} images"))
+    process = None if generation_running() else start_generation_process()  # else another session's run
+    while not path.exists():
+        done_total = generation_progress()
+        if done_total:
+            done, total = done_total
+            bar.progress(done / total, text=f"Creating the default synthetic dataset: {done:,} of {total:,} images")
+        alive = (process is not None and process.poll() is None) or generation_running()
+        if not alive and not path.exists():
+            raise UserError(f"Creating the default dataset stopped before it finished (log: {path.parent / 'default_generation.log'}): "
+                            "reload the page to continue it, or run `python -m galaxy_core synth --default` in a terminal.")
+        time.sleep(1.0)
     bar.empty()
 
 

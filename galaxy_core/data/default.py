@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Callable, Iterator
 
-from galaxy_core.data.synthetic import GENERATOR_VERSION, generate
+import h5py
+
+from galaxy_core.data.synthetic import GENERATOR_VERSION, generate, partial_path
 from galaxy_core.errors import UserError
 
 DATA_ENV = "GALAXY10_H5"
@@ -39,6 +43,14 @@ def default_dataset_path() -> Path:
     return cache_dir() / f"galaxy10_synthetic_v{GENERATOR_VERSION}_n{default_size()}_seed{DEFAULT_SEED}.h5"
 
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _lock_path() -> Path:
+    path = default_dataset_path()
+    return path.with_name(path.name + ".lock")
+
+
 @contextlib.contextmanager
 def _exclusive(lock_path: Path) -> Iterator[None]:
     """One process generates the default at a time (the dashboard and the CLI may start together)."""
@@ -61,10 +73,52 @@ def ensure_default_dataset(progress: Callable[[int, int], None] | None = None) -
     path = default_dataset_path()
     if path.exists():
         return path
-    with _exclusive(path.with_name(path.name + ".lock")):
+    with _exclusive(_lock_path()):
         if not path.exists():  # another process may have finished it while we waited
             generate(path, default_size(), seed=DEFAULT_SEED, progress=progress)
     return path
+
+
+def generation_running() -> bool:
+    """Whether some process holds the default dataset's lock (is generating it now)."""
+    try:
+        import fcntl
+    except ImportError:
+        return partial_path(default_dataset_path()).exists()
+    lock = _lock_path()
+    if not lock.exists():
+        return False
+    with open(lock, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
+def generation_progress() -> tuple[int, int] | None:
+    """(images done, total) of a default dataset being generated, read from its partial file."""
+    try:
+        with h5py.File(partial_path(default_dataset_path()), "r", locking=False) as f:
+            return int(f.attrs["completed"]), int(f.attrs["n"])
+    except (OSError, KeyError):  # not started yet, or caught mid-write: ask again shortly
+        return None
+
+
+def start_generation_process(log: Path | None = None) -> subprocess.Popen:
+    """Generate the default in a separate, detached `python -m galaxy_core synth --default`.
+
+    Processes embedded in servers (Streamlit runs app.py as a stand-in __main__) must not start
+    multiprocessing pools themselves: the workers would re-import that __main__. A CLI process
+    has a plain __main__, survives page reruns, and reports progress through the partial file.
+    """
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    log = log or cache_dir() / "default_generation.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as handle:
+        return subprocess.Popen([sys.executable, "-m", "galaxy_core", "synth", "--default"], cwd=REPO_ROOT, env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=handle, start_new_session=True)
 
 
 def resolve_dataset(explicit: str | os.PathLike | None = None, progress: Callable[[int, int], None] | None = None) -> Path:
