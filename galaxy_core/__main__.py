@@ -81,6 +81,98 @@ def cmd_repack(args) -> dict:
     return Galaxy10(path).info()
 
 
+def cmd_train(args) -> dict:
+    from galaxy_core.data.default import resolve_dataset
+    from galaxy_core.models.registry import get_spec
+    from galaxy_core.training.trainer import train
+
+    spec = get_spec(args.model)
+    weights = args.weights
+    if weights is not None and weights.lower() == "none":
+        weights = ""  # explicit: from scratch
+    recipe = spec.recipe.override(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, split=args.split,
+                                  seed=args.seed, weights=weights)
+    if args.epochs and spec.recipe.cosine_t_max == spec.recipe.epochs:
+        recipe = recipe.override(cosine_t_max=args.epochs)  # a shorter run anneals over its own length
+    if args.image_size:
+        recipe = recipe.override(image_size=args.image_size, resize=(None if recipe.resize is None
+                                 else round(args.image_size * recipe.resize / recipe.image_size)))
+    if recipe.weights == "":
+        recipe = recipe.__class__(**{**recipe.to_dict(), "weights": None})
+    data = resolve_dataset(args.data)
+    out = args.out or f"checkpoints/{args.model}"
+    bar, update = _progress_bar(f"train {args.model}", unit="batch")
+    with bar:
+        meta = train(recipe, data, out, device=args.device, workers=args.workers, max_batches=args.max_batches,
+                     progress=lambda stage, done, total: (bar.set_description(f"{args.model} {stage}"), update(done, total)))
+    if meta is None:  # a non-zero rank under torchrun
+        return {}
+    test = meta["metrics"]["test"]
+    return {"checkpoint": str(out), "model": args.model, "epochs_run": meta["epochs_run"], "best_epoch": meta["best_epoch"],
+            "test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"], "training_seconds": meta["training_seconds"],
+            "device": meta["device"]}
+
+
+def cmd_evaluate(args) -> dict:
+    from galaxy_core.data.default import resolve_dataset
+    from galaxy_core.data.galaxy10 import Galaxy10
+    from galaxy_core.evaluation.evaluate import evaluate_checkpoint, evaluate_ensemble
+    from galaxy_core.training.trainer import select_device
+
+    if (args.checkpoint is None) == (args.ensemble is None):
+        raise UserError("evaluate needs --checkpoint DIR, or --ensemble RULE with --checkpoints DIR DIR [...].")
+    data = Galaxy10(resolve_dataset(args.data))
+    device = str(select_device(args.device))
+    if args.checkpoint:
+        result = evaluate_checkpoint(args.checkpoint, data, args.split, args.tta, args.temperature, device=device)
+    else:
+        result = evaluate_ensemble(args.ensemble, args.checkpoints or [], data, args.split, args.tta, device=device, out=args.out)
+    if not args.json:  # a short summary; --json gives everything
+        metrics = result["metrics"]
+        result = {k: v for k, v in result.items() if k != "metrics"}
+        result["metrics"] = {k: metrics[k] for k in ("count", "accuracy", "balanced_accuracy", "macro_f1", "cross_entropy", "kl_divergence", "ece")}
+    return result
+
+
+def cmd_predict(args) -> dict:
+    import numpy as np
+
+    from galaxy_core.data.images import load_image
+    from galaxy_core.inference import Predictor
+    from galaxy_core.training.trainer import select_device
+
+    from pathlib import Path
+
+    # `--checkpoints A B img.jpg` is the documented form: a checkpoint is a folder, so anything
+    # else in that greedy list is one of the images that follow it.
+    listed = args.checkpoints or []
+    images = [*args.images, *[p for p in listed if not Path(p).is_dir() and Path(p).suffix]]
+    listed = [p for p in listed if p not in images]
+    if not images:
+        raise UserError("predict needs at least one image file: add the JPEG or PNG paths.")
+    checkpoints = [args.checkpoint] if args.checkpoint else (listed or _default_checkpoints())
+    if args.checkpoint and args.ensemble:
+        raise UserError("Give either --checkpoint DIR or --ensemble RULE [--checkpoints DIR ...], not both.")
+    predictor = Predictor(checkpoints, args.ensemble if not args.checkpoint else None, device=str(select_device(args.device)))
+    decoded = [load_image(path) for path in images]
+    results = predictor.predict(np.stack([d.pixels for d in decoded]))
+    for path, d, r in zip(images, decoded, results):
+        r["image"] = str(path)
+        r["notes"] = d.notes
+        if not args.json:
+            r.pop("probabilities")
+    return {"checkpoints": [str(c) for c in checkpoints], "ensemble": args.ensemble if not args.checkpoint else None, "predictions": results}
+
+
+def _default_checkpoints() -> list:
+    from pathlib import Path
+
+    found = sorted(p.parent for p in Path("checkpoints").glob("*/meta.json"))
+    if not found:
+        raise UserError("No checkpoints found in checkpoints/: train one with `python -m galaxy_core train --model cnn`.")
+    return found
+
+
 def build_parser() -> argparse.ArgumentParser:
     from galaxy_core.data.download import DEFAULT_FILENAME, ZENODO_SHA256, ZENODO_URL
     from galaxy_core.data.splits import SCHEMES
@@ -109,6 +201,48 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("--url", default=ZENODO_URL, help="source (default: Zenodo)")
     down.add_argument("--sha256", default=ZENODO_SHA256, help="expected SHA256 (default: the Zenodo file's)")
     down.set_defaults(run=cmd_download)
+
+    from galaxy_core.models.registry import MODEL_NAMES
+
+    tr = commands.add_parser("train", help="train a model; writes a checkpoint folder (resumes an interrupted run)")
+    tr.add_argument("--model", required=True, choices=MODEL_NAMES)
+    tr.add_argument("--data", help="Galaxy10 .h5 file (default: $GALAXY10_H5, else the synthetic default)")
+    tr.add_argument("--epochs", type=int)
+    tr.add_argument("--image-size", type=int, help="side the network sees (a recipe's resize scales with it)")
+    tr.add_argument("--batch-size", type=int)
+    tr.add_argument("--lr", type=float, help="learning rate (default: the study's)")
+    tr.add_argument("--split", help="TRAIN/VAL/TEST percentages (default: the study's)")
+    tr.add_argument("--seed", type=int)
+    tr.add_argument("--out", help="checkpoint folder (default: checkpoints/MODEL)")
+    tr.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    tr.add_argument("--weights", help="'imagenet' (download), a local .pth/.safetensors file, or 'none' (from scratch)")
+    tr.add_argument("--workers", type=int, help="DataLoader worker processes (default: up to 4)")
+    tr.add_argument("--max-batches", type=int, help=argparse.SUPPRESS)  # debug: cap batches per epoch
+    tr.set_defaults(run=cmd_train)
+
+    from galaxy_core.evaluation.ensemble import RULES
+
+    ev = commands.add_parser("evaluate", help="metrics and per-image predictions of a checkpoint or an ensemble")
+    ev.add_argument("--checkpoint", help="checkpoint folder")
+    ev.add_argument("--ensemble", choices=RULES, help="combine --checkpoints by this rule")
+    ev.add_argument("--checkpoints", nargs="+", help="checkpoint folders for --ensemble")
+    ev.add_argument("--data", help="Galaxy10 .h5 file (default: $GALAXY10_H5, else the synthetic default)")
+    ev.add_argument("--split", default="test", choices=("train", "val", "test"))
+    ev.add_argument("--tta", action="store_true", help="average the 8 rotations/flips")
+    ev.add_argument("--temperature", action="store_true", help="temperature scaling fitted on the validation split")
+    ev.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    ev.add_argument("--out", help="ensemble results folder (default: checkpoints/ensembles/RULE_SPLIT)")
+    ev.add_argument("--json", action="store_true", help="print every metric (per class, confusion matrix, reliability)")
+    ev.set_defaults(run=cmd_evaluate)
+
+    pr = commands.add_parser("predict", help="classify JPEG/PNG files")
+    pr.add_argument("images", nargs="*", help="image files (any size or mode: converted as in training)")
+    pr.add_argument("--checkpoint", help="one checkpoint folder")
+    pr.add_argument("--ensemble", choices=RULES, help="combine --checkpoints (default: all in checkpoints/) by this rule")
+    pr.add_argument("--checkpoints", nargs="+")
+    pr.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    pr.add_argument("--json", action="store_true", help="include every class's probability")
+    pr.set_defaults(run=cmd_predict)
 
     pack = commands.add_parser("repack", help="rewrite a Galaxy10 file with one chunk per image (fast random access)")
     pack.add_argument("input")

@@ -1,0 +1,29 @@
+"""Latent spaces: each model's penultimate features (the autoencoder's latent vector) and their PCA."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.decomposition import PCA
+from torch import nn
+from torch.utils.data import DataLoader
+
+from galaxy_core.data.dataset import Galaxy10Dataset
+from galaxy_core.data.galaxy10 import Galaxy10
+from galaxy_core.data.transforms import Preprocessing, preprocess
+
+
+@torch.no_grad()
+def latent_features(model: nn.Module, data: Galaxy10, indices: np.ndarray, spec: Preprocessing, device: torch.device,
+                    batch_size: int = 64) -> np.ndarray:
+    model.eval()
+    out = []
+    for images, _ in DataLoader(Galaxy10Dataset(data, indices), batch_size=batch_size):
+        out.append(model.features(preprocess(images, spec, device=device)).float().cpu())
+    return torch.cat(out).numpy()
+
+
+def pca_projection(features: np.ndarray, components: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """(N, components) coordinates and the variance ratio each component explains."""
+    components = min(components, features.shape[0], features.shape[1])
+    pca = PCA(n_components=components, random_state=0)
+    return pca.fit_transform(features), pca.explained_variance_ratio_

@@ -1,0 +1,54 @@
+"""Ensembles over any subset of models.
+
+- `agreement`: the second study's rule. If the models' labels agree, the confidence is the mean
+  of theirs and the source is "both" ("all" beyond two); otherwise the preferred model's label and
+  confidence, with that model as the source.
+- `soft`: the mean of the probabilities.
+- `f1_weighted`: per class, a weighted mean of the probabilities, each model weighted by its
+  validation F1 on that class (the second study's future work).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from galaxy_core.errors import UserError
+
+RULES = ("agreement", "soft", "f1_weighted")
+
+
+@dataclass
+class EnsembleOutput:
+    probabilities: np.ndarray  # (N, 10): used for metrics
+    labels: np.ndarray  # (N,)
+    confidence: np.ndarray  # (N,)
+    source: list[str]  # per image: which model(s) decided
+
+
+def combine(rule: str, probabilities: list[np.ndarray], names: list[str], preferred: int = 0,
+            val_f1: list[np.ndarray] | None = None) -> EnsembleOutput:
+    if rule not in RULES:
+        raise UserError(f"Unknown ensemble rule '{rule}': use one of {', '.join(RULES)}.")
+    if len(probabilities) < 2:
+        raise UserError("An ensemble needs at least two models: give two or more checkpoints.")
+    stack = np.stack([np.asarray(p, dtype=np.float64) for p in probabilities])  # (M, N, C)
+    if rule == "agreement":
+        labels_each = stack.argmax(axis=2)  # (M, N)
+        agree = np.all(labels_each == labels_each[0], axis=0)
+        confidences = stack.max(axis=2)  # (M, N)
+        labels = np.where(agree, labels_each[0], labels_each[preferred])
+        confidence = np.where(agree, confidences.mean(axis=0), confidences[preferred])
+        combined = np.where(agree[:, None], stack.mean(axis=0), stack[preferred])
+        together = "both" if len(names) == 2 else "all"
+        source = [together if a else names[preferred] for a in agree]
+        return EnsembleOutput(combined, labels, confidence, source)
+    if rule == "soft":
+        combined = stack.mean(axis=0)
+    else:
+        if val_f1 is None or len(val_f1) != len(probabilities):
+            raise UserError("The f1_weighted rule needs every model's per-class validation F1: evaluate on the validation split first.")
+        weights = np.stack([np.asarray(w, dtype=np.float64) for w in val_f1])[:, None, :] + 1e-6  # (M, 1, C)
+        combined = (stack * weights).sum(axis=0) / weights.sum(axis=0)
+        combined /= combined.sum(axis=1, keepdims=True)
+    return EnsembleOutput(combined, combined.argmax(axis=1), combined.max(axis=1), [rule] * combined.shape[0])

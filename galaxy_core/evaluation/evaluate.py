@@ -1,0 +1,132 @@
+"""Evaluate a checkpoint or an ensemble on a split part; keep every per-image prediction.
+
+The split comes from the checkpoint's own scheme and seed. On the data it was trained on, the
+recomputed split must match the stored digest, so evaluation can never drift onto training
+images. On another file (say, a model trained on synthetic data tested on the real file) the
+same scheme is applied to that file's labels and the result says so (`cross_dataset`).
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from galaxy_core.classes import CLASS_NAMES
+from galaxy_core.data.galaxy10 import Galaxy10
+from galaxy_core.data.splits import Split, stratified_split
+from galaxy_core.data.transforms import Preprocessing
+from galaxy_core.errors import UserError
+from galaxy_core.evaluation.ensemble import combine
+from galaxy_core.evaluation.metrics import compute_metrics
+from galaxy_core.fileio import atomic_path, write_json_atomic
+from galaxy_core.inference import dataset_logits, fit_temperature, softmax
+from galaxy_core.training.checkpoint import load_checkpoint
+
+
+@dataclass
+class ModelPredictions:
+    name: str
+    indices: np.ndarray
+    labels: np.ndarray
+    probabilities: np.ndarray
+    temperature: float
+    val_per_class_f1: np.ndarray | None = None
+    val_accuracy: float | None = None
+
+
+def checkpoint_split(meta: dict, data: Galaxy10) -> tuple[Split, bool]:
+    """(split, cross_dataset) for a checkpoint evaluated on `data`."""
+    recipe = meta["recipe"]
+    split = stratified_split(data.labels, recipe["split"], recipe["seed"])
+    same_data = data.fingerprint() == meta["data"]["fingerprint"]
+    if same_data and split.digest() != meta["split"]["digest"]:
+        raise UserError("This checkpoint's stored split does not match the one recomputed on its own data: it was made by an "
+                        "incompatible version; retrain it.")
+    return split, not same_data
+
+
+def predict_checkpoint(directory: str | Path, data: Galaxy10, part: str = "test", tta: bool = False,
+                       temperature: bool = False, need_validation: bool = False, device: str = "cpu",
+                       batch_size: int = 64, workers: int = 0) -> tuple[ModelPredictions, dict]:
+    model, meta = load_checkpoint(directory, device)
+    spec = Preprocessing.from_dict(meta["preprocessing"])
+    split, cross = checkpoint_split(meta, data)
+    indices = split.indices(part)
+    torch_device = torch.device(device)
+    logits = dataset_logits(model, data, indices, spec, torch_device, batch_size, tta, workers)
+    t, val_f1, val_acc = 1.0, None, None
+    if temperature or need_validation:
+        val_logits = dataset_logits(model, data, split.val, spec, torch_device, batch_size, tta, workers)
+        if temperature:
+            t = fit_temperature(val_logits, data.labels[split.val])
+        val_metrics = compute_metrics(data.labels[split.val], softmax(val_logits, t))
+        val_f1 = np.array([row["f1"] for row in val_metrics["per_class"]])
+        val_acc = val_metrics["accuracy"]
+    name = Path(directory).name
+    predictions = ModelPredictions(name, indices, data.labels[indices], softmax(logits, t), t, val_f1, val_acc)
+    return predictions, {"meta": meta, "split": split, "cross_dataset": cross}
+
+
+def write_predictions_csv(path: Path, indices, labels, probabilities, extra: dict[str, list] | None = None) -> None:
+    """One row per image: index, true label, predicted label, confidence, every class's probability."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        extra = extra or {}
+        writer.writerow(["index", "true_label", "true_class", "predicted_label", "predicted_class", "confidence",
+                         *extra.keys(), *[f"p_{c}" for c in range(len(CLASS_NAMES))]])
+        predicted = probabilities.argmax(axis=1)
+        for row, index in enumerate(indices):
+            writer.writerow([int(index), int(labels[row]), CLASS_NAMES[labels[row]], int(predicted[row]), CLASS_NAMES[predicted[row]],
+                             f"{probabilities[row].max():.6f}", *[values[row] for values in extra.values()],
+                             *[f"{p:.6f}" for p in probabilities[row]]])
+
+
+def evaluate_checkpoint(directory: str | Path, data: Galaxy10, part: str = "test", tta: bool = False, temperature: bool = False,
+                        device: str = "cpu", workers: int = 0) -> dict:
+    directory = Path(directory)
+    predictions, context = predict_checkpoint(directory, data, part, tta, temperature, device=device, workers=workers)
+    smoothing = context["meta"]["recipe"].get("label_smoothing") or 0.1
+    metrics = compute_metrics(predictions.labels, predictions.probabilities, smoothing)
+    suffix = f"{part}{'_tta' if tta else ''}{'_temperature' if temperature else ''}"
+    result = {"checkpoint": str(directory), "model": context["meta"]["model"], "part": part, "tta": tta,
+              "temperature": predictions.temperature, "cross_dataset": context["cross_dataset"], "data": str(data.path),
+              "data_synthetic": data.is_synthetic, "metrics": metrics, "predictions_csv": str(directory / f"predictions_{suffix}.csv")}
+    write_predictions_csv(directory / f"predictions_{suffix}.csv", predictions.indices, predictions.labels, predictions.probabilities)
+    write_json_atomic(directory / f"evaluation_{suffix}.json", result)
+    return result
+
+
+def evaluate_ensemble(rule: str, directories: list[str | Path], data: Galaxy10, part: str = "test", tta: bool = False,
+                      device: str = "cpu", out: str | Path | None = None, workers: int = 0) -> dict:
+    """Combine several checkpoints by `rule`; the preferred model is the best on validation."""
+    if len(directories) < 2:
+        raise UserError("An ensemble needs at least two checkpoints: pass --checkpoints DIR DIR [...].")
+    members, splits = [], []
+    for directory in directories:
+        predictions, context = predict_checkpoint(directory, data, part, tta, need_validation=True, device=device, workers=workers)
+        members.append(predictions)
+        splits.append(context["split"].indices(part))
+    # Members may come from different studies' splits: score the images every member holds out.
+    common = splits[0]
+    for other in splits[1:]:
+        common = np.intersect1d(common, other)
+    if len(common) == 0:
+        raise UserError("These checkpoints share no held-out images on this split part: ensemble models trained with the same split.")
+    aligned = [m.probabilities[np.searchsorted(m.indices, common)] for m in members]
+    names = [m.name for m in members]
+    preferred = int(np.argmax([m.val_accuracy for m in members]))
+    output = combine(rule, aligned, names, preferred, [m.val_per_class_f1 for m in members])
+    labels = data.labels[common]
+    metrics = compute_metrics(labels, output.probabilities)
+    member_metrics = {name: compute_metrics(labels, p)["accuracy"] for name, p in zip(names, aligned)}
+    out = Path(out) if out else Path("checkpoints") / "ensembles" / f"{rule}_{part}"
+    out.mkdir(parents=True, exist_ok=True)
+    write_predictions_csv(out / "predictions.csv", common, labels, output.probabilities, {"source": output.source})
+    result = {"rule": rule, "members": [str(d) for d in directories], "preferred": names[preferred], "part": part, "tta": tta,
+              "images": int(len(common)), "metrics": metrics, "member_accuracy": member_metrics,
+              "predictions_csv": str(out / "predictions.csv")}
+    write_json_atomic(out / "evaluation.json", result)
+    return result

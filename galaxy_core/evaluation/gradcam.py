@@ -1,0 +1,48 @@
+"""Grad-CAM maps for any model, with pytorch-grad-cam and the registry's target layer.
+
+Safe when two users ask at once: one lock serialises the hooks, the context manager removes them,
+and the model's train/eval mode is restored afterwards.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import torch
+from pytorch_grad_cam import GradCAM
+from pytorch_grad_cam.utils.image import show_cam_on_image
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from torch import nn
+
+from galaxy_core.data.transforms import Preprocessing, preprocess
+
+_LOCK = threading.Lock()
+
+
+def gradcam(model: nn.Module, image: np.ndarray, spec: Preprocessing, target_class: int | None = None,
+            device: torch.device | str = "cpu") -> tuple[np.ndarray, int]:
+    """A (S, S) map in [0, 1] over the model's input for `target_class` (default: the predicted one)."""
+    target_layer = dict(model.named_modules())[model.gradcam_layer]
+    x = preprocess(image, spec, device=device)
+    with _LOCK:
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                predicted = int(model(x).argmax(dim=1)[0])
+            target = predicted if target_class is None else int(target_class)
+            with GradCAM(model=model, target_layers=[target_layer]) as cam:
+                heatmap = cam(input_tensor=x, targets=[ClassifierOutputTarget(target)])[0]
+        finally:
+            model.train(was_training)
+            model.zero_grad(set_to_none=True)
+    return np.nan_to_num(heatmap), predicted
+
+
+def overlay(image: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5) -> np.ndarray:
+    """The heatmap in the jet colour map over the image (uint8 RGB at the heatmap's size)."""
+    from PIL import Image
+
+    side = heatmap.shape[0]
+    base = np.asarray(Image.fromarray(image).resize((side, side), Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
+    return show_cam_on_image(base, heatmap, use_rgb=True, image_weight=1.0 - float(opacity))

@@ -1,0 +1,33 @@
+"""The first study's baseline: four conv blocks, a 512-unit dense layer, softmax over ten classes."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class BaselineCNN(nn.Module):
+    """4 x [3x3 conv, ReLU, batch norm, 2x2 max-pool, dropout 0.25] with growing channels, then
+    flatten, FC 512 + ReLU + dropout 0.25, FC 10 (the softmax lives in the loss)."""
+
+    gradcam_layer = "blocks.3.0"  # the last convolution
+
+    def __init__(self, num_classes: int = 10, image_size: int = 256, channels=(32, 64, 128, 256), dropout: float = 0.25, hidden: int = 512):
+        super().__init__()
+        layers, previous = [], 3
+        for width in channels:
+            layers.append(nn.Sequential(
+                nn.Conv2d(previous, width, 3, padding=1), nn.ReLU(inplace=True), nn.BatchNorm2d(width),
+                nn.MaxPool2d(2), nn.Dropout(dropout),
+            ))
+            previous = width
+        self.blocks = nn.Sequential(*layers)
+        side = image_size // 2 ** len(channels)
+        self.hidden = nn.Sequential(nn.Flatten(), nn.Linear(previous * side * side, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout))
+        self.head = nn.Linear(hidden, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The 512-d penultimate activations: the latent space the first study projects with PCA."""
+        return self.hidden(self.blocks(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))

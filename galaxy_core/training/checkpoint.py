@@ -1,0 +1,91 @@
+"""Checkpoints: a folder per trained model with `model.safetensors` and `meta.json`.
+
+Loading never unpickles anything. Each file is replaced atomically, and meta.json (written last)
+records the SHA256 of the weights it belongs to, so a half-updated folder is detected, not used.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from galaxy_core.errors import UserError
+from galaxy_core.fileio import atomic_path, write_json_atomic
+
+WEIGHTS_FILE = "model.safetensors"
+META_FILE = "meta.json"
+FORMAT_VERSION = 1
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_checkpoint(directory: str | Path, model: nn.Module, meta: dict, half: bool = True) -> Path:
+    """Write weights (float tensors as float16 when `half`) then metadata, each atomically."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {}
+    for key, tensor in model.state_dict().items():
+        tensor = tensor.detach().to("cpu")
+        if half and tensor.is_floating_point():
+            tensor = tensor.to(torch.float16)
+        state[key] = tensor.contiguous()
+    with atomic_path(directory / WEIGHTS_FILE) as tmp:
+        save_file(state, str(tmp))
+    meta = {**meta, "format_version": FORMAT_VERSION, "weights_dtype": "float16" if half else "float32",
+            "weights_sha256": _sha256(directory / WEIGHTS_FILE)}
+    write_json_atomic(directory / META_FILE, meta)
+    return directory
+
+
+def read_meta(directory: str | Path) -> dict:
+    directory = Path(directory)
+    meta_path = directory / META_FILE
+    if not directory.is_dir():
+        raise UserError(f"Checkpoint folder {directory} does not exist: give a folder made by `python -m galaxy_core train`.")
+    if not meta_path.is_file() or not (directory / WEIGHTS_FILE).is_file():
+        raise UserError(f"{directory} is not a checkpoint (it needs {META_FILE} and {WEIGHTS_FILE}): give a folder made by `train`.")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UserError(f"{meta_path} is not valid JSON: the checkpoint is damaged; train it again.") from None
+    if not isinstance(meta, dict) or "model" not in meta or "recipe" not in meta:
+        raise UserError(f"{meta_path} lacks the model name or recipe: the checkpoint is damaged; train it again.")
+    return meta
+
+
+def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """The trained model (eval mode, float32) and its metadata, or one clear UserError."""
+    from galaxy_core.models.registry import create_model
+    from galaxy_core.training.recipes import Recipe
+
+    directory = Path(directory)
+    meta = read_meta(directory)
+    weights = directory / WEIGHTS_FILE
+    if meta.get("weights_sha256") and meta["weights_sha256"] != _sha256(weights):
+        raise UserError(f"{weights} does not match its {META_FILE} (SHA256 differs): the checkpoint is damaged or half-written; train it again.")
+    recipe = Recipe.from_dict({**meta["recipe"], "weights": None})  # never fetch ImageNet weights to load our own
+    model = create_model(meta["model"], recipe)
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError):
+        raise UserError(f"{weights} is not a readable safetensors file: the checkpoint is damaged; train it again.") from None
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    wrong = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or unexpected or wrong:
+        example = (missing or unexpected or wrong)[0]
+        raise UserError(f"{directory} does not fit model '{meta['model']}' as built by this version "
+                        f"({len(missing)} missing, {len(unexpected)} unexpected, {len(wrong)} wrong-shaped tensors, e.g. '{example}'): retrain it.")
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+    return model.to(device).eval(), meta
