@@ -1,0 +1,133 @@
+import json
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from galaxy_core.data.galaxy10 import Galaxy10
+from galaxy_core.data.transforms import Preprocessing
+from galaxy_core.errors import UserError
+from galaxy_core.evaluation.embeddings import latent_features, pca_projection
+from galaxy_core.evaluation.ensemble import combine
+from galaxy_core.evaluation.gradcam import gradcam, overlay
+from galaxy_core.evaluation.metrics import compute_metrics, kl_divergence
+from galaxy_core.inference import dihedral_views, fit_temperature, softmax
+from galaxy_core.models import create_model, get_spec
+from galaxy_core.training.checkpoint import load_checkpoint, save_checkpoint
+
+
+def onehot(labels, confidence=1.0):
+    p = np.full((len(labels), 10), (1 - confidence) / 9)
+    p[np.arange(len(labels)), labels] = confidence
+    return p
+
+
+def test_metrics_on_known_predictions():
+    labels = np.array([0, 1, 2, 3, 3])
+    perfect = compute_metrics(labels, onehot(labels, 0.99))
+    assert perfect["accuracy"] == 1 and perfect["macro_f1"] == pytest.approx(4 / 10)  # absent classes score 0
+    assert perfect["balanced_accuracy"] == 1 and perfect["confusion_matrix"][3][3] == 2
+    assert perfect["ece"] == pytest.approx(0.01, abs=1e-9)
+    wrong = compute_metrics(labels, onehot(np.array([1, 1, 2, 3, 0]), 0.9))
+    assert wrong["accuracy"] == pytest.approx(0.6) and wrong["per_class"][0]["recall"] == 0.0
+    assert wrong["cross_entropy"] > perfect["cross_entropy"]
+    # KL against smoothed targets, by hand for one image
+    p = onehot(np.array([0]), 0.7)
+    target = np.full(10, 0.01)
+    target[0] = 0.91
+    assert kl_divergence(np.array([0]), p, 0.1) == pytest.approx(float(np.sum(target * np.log(target / p[0]))))
+
+
+def test_agreement_rule_is_the_second_studys():
+    a = onehot(np.array([2, 2, 5]), 0.8)
+    b = onehot(np.array([2, 7, 5]), 0.6)
+    out = combine("agreement", [a, b], ["b0", "b2"], preferred=1)
+    assert out.labels.tolist() == [2, 7, 5]
+    assert out.source == ["both", "b2", "both"]
+    assert out.confidence.tolist() == pytest.approx([0.7, 0.6, 0.7])
+
+
+def test_soft_and_f1_weighted_rules():
+    a, b = onehot(np.array([1]), 0.9), onehot(np.array([4]), 0.6)
+    soft = combine("soft", [a, b], ["a", "b"])
+    assert soft.probabilities[0] == pytest.approx((a[0] + b[0]) / 2)
+    f1_a, f1_b = np.full(10, 0.1), np.full(10, 0.9)  # b is far better on every class
+    weighted = combine("f1_weighted", [a, b], ["a", "b"], val_f1=[f1_a, f1_b])
+    assert weighted.labels[0] == 4 and weighted.probabilities.sum() == pytest.approx(1)
+    with pytest.raises(UserError):
+        combine("f1_weighted", [a, b], ["a", "b"])
+    with pytest.raises(UserError):
+        combine("median", [a, b], ["a", "b"])
+    with pytest.raises(UserError):
+        combine("soft", [a], ["a"])
+
+
+def test_temperature_scaling_recovers_a_known_temperature():
+    rng = np.random.default_rng(0)
+    true_logits = rng.normal(0, 3, (4000, 10))
+    labels = np.array([rng.choice(10, p=softmax(true_logits[i : i + 1])[0]) for i in range(4000)])
+    assert fit_temperature(true_logits * 2.0, labels) == pytest.approx(2.0, rel=0.1)
+
+
+def test_tta_views_are_the_eight_symmetries():
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    views = dihedral_views(x)
+    assert len(views) == 8 and len({tuple(v.flatten().tolist()) for v in views}) == 8
+
+
+def test_latent_pca_and_gradcam(tiny_h5):
+    data = Galaxy10(tiny_h5)
+    recipe = get_spec("cnn").recipe.override(image_size=32)
+    model = create_model("cnn", recipe).eval()
+    spec = Preprocessing(32)
+    features = latent_features(model, data, np.arange(12), spec, torch.device("cpu"))
+    assert features.shape == (12, 512)
+    coords, ratio = pca_projection(features, 3)
+    assert coords.shape == (12, 3) and 0 < ratio.sum() <= 1.0001
+    heatmap, predicted = gradcam(model, data.image(0), spec, target_class=3)
+    assert heatmap.shape == (32, 32) and 0 <= heatmap.min() and heatmap.max() <= 1 and 0 <= predicted < 10
+    layer = dict(model.named_modules())[model.gradcam_layer]
+    assert not layer._forward_hooks and not layer._backward_hooks, "Grad-CAM must remove its hooks"
+    assert overlay(data.image(0), heatmap, 0.4).shape == (32, 32, 3)
+
+
+def test_gradcam_is_safe_from_two_threads(tiny_h5):
+    data = Galaxy10(tiny_h5)
+    model = create_model("cnn", get_spec("cnn").recipe.override(image_size=32)).eval()
+    results, errors = [], []
+
+    def ask(target):
+        try:
+            results.append(gradcam(model, data.image(target), Preprocessing(32), target_class=target)[0])
+        except Exception as exc:  # pragma: no cover - the assertion below reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask, args=(k,)) for k in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert not errors and len(results) == 4 and not model.training
+
+
+def test_damaged_checkpoints_give_one_clear_sentence(tmp_path):
+    model = create_model("cnn", get_spec("cnn").recipe.override(image_size=32))
+    meta = {"model": "cnn", "recipe": get_spec("cnn").recipe.override(image_size=32).to_dict()}
+    save_checkpoint(tmp_path / "ok", model, meta)
+    loaded, _ = load_checkpoint(tmp_path / "ok")
+    assert torch.allclose(loaded.head.weight, model.head.weight.half().float())
+    with pytest.raises(UserError, match="does not exist"):
+        load_checkpoint(tmp_path / "none")
+    (tmp_path / "ok" / "meta.json").write_text("{not json")
+    with pytest.raises(UserError, match="not valid JSON"):
+        load_checkpoint(tmp_path / "ok")
+    save_checkpoint(tmp_path / "swap", model, meta)
+    other = create_model("autoencoder", get_spec("autoencoder").recipe.override(image_size=32))
+    save_checkpoint(tmp_path / "other", other, {"model": "autoencoder", "recipe": meta["recipe"]})
+    (tmp_path / "swap" / "model.safetensors").write_bytes((tmp_path / "other" / "model.safetensors").read_bytes())
+    with pytest.raises(UserError, match="SHA256 differs"):
+        load_checkpoint(tmp_path / "swap")
+    fixed = json.loads((tmp_path / "swap" / "meta.json").read_text())
+    fixed["weights_sha256"] = None
+    (tmp_path / "swap" / "meta.json").write_text(json.dumps(fixed))
+    with pytest.raises(UserError, match="does not fit model 'cnn'"):
+        load_checkpoint(tmp_path / "swap")

@@ -1,0 +1,138 @@
+"""Training on tiny data on the CPU: every model, resume, early stopping, checkpoints, DDP."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO
+from galaxy_core.errors import UserError
+from galaxy_core.models import MODEL_NAMES, get_spec
+from galaxy_core.training import trainer
+from galaxy_core.training.checkpoint import load_checkpoint, read_meta
+from galaxy_core.training.recipes import Recipe
+
+
+def tiny(name, **changes) -> Recipe:
+    recipe = get_spec(name).recipe.override(image_size=32, epochs=2, batch_size=8)
+    return recipe.__class__(**{**recipe.to_dict(), "weights": None, "resize": None, "split": "80/10/10", **changes})
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_every_model_trains_and_leaves_a_loadable_checkpoint(name, tiny_h5, tmp_path):
+    meta = trainer.train(tiny(name, epochs=1), tiny_h5, tmp_path / name, device="cpu", workers=0, max_batches=2)
+    assert meta["model"] == name and len(meta["history"]) == 1
+    assert {"val", "test"} <= set(meta["metrics"]) and 0 <= meta["metrics"]["test"]["accuracy"] <= 1
+    assert meta["split"]["test_indices"] and meta["data"]["fingerprint"] and meta["device"].startswith("cpu")
+    assert not (tmp_path / name / "training_state.json").exists()
+    model, loaded = load_checkpoint(tmp_path / name)
+    assert loaded["weights_dtype"] == "float16" and not model.training
+
+
+def test_interrupted_training_resumes_where_it_stopped(tiny_h5, tmp_path):
+    out = tmp_path / "run"
+    recipe = tiny("cnn", epochs=3)
+    calls = {"n": 0}
+
+    def interrupt_in_epoch_2(stage, done, total):
+        if stage.startswith("epoch 2"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(recipe, tiny_h5, out, device="cpu", workers=0, progress=interrupt_in_epoch_2)
+    saved = json.loads((out / "training_state.json").read_text())
+    assert saved["run"]["epoch"] == 1 and not (out / "meta.json").exists()
+    first_epoch = saved["run"]["history"][0]
+
+    def count(stage, done, total):
+        calls["n"] += 1
+        assert not stage.startswith("epoch 1"), "epoch 1 must not run again"
+
+    meta = trainer.train(recipe, tiny_h5, out, device="cpu", workers=0, progress=count)
+    assert [h["epoch"] for h in meta["history"]] == [1, 2, 3] and meta["history"][0] == first_epoch
+
+
+def test_a_different_recipe_does_not_resume_a_stale_state(tiny_h5, tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(tiny("cnn", epochs=3), tiny_h5, out, device="cpu", workers=0,
+                      progress=lambda s, d, t: (_ for _ in ()).throw(KeyboardInterrupt) if s.startswith("epoch 2") else None)
+    meta = trainer.train(tiny("cnn", epochs=2, learning_rate=1e-3), tiny_h5, out, device="cpu", workers=0)
+    assert [h["epoch"] for h in meta["history"]] == [1, 2]
+
+
+def test_early_stopping_restores_the_best_weights(tiny_h5, tmp_path):
+    recipe = tiny("cnn", epochs=6, early_stopping_patience=2, learning_rate=0.5)  # diverges after epoch 1
+    meta = trainer.train(recipe, tiny_h5, tmp_path / "es", device="cpu", workers=0)
+    losses = [h["val_loss"] for h in meta["history"]]
+    assert meta["best_epoch"] == int(np.argmin(losses)) + 1
+    if meta["stopped_early"]:
+        assert len(losses) - meta["best_epoch"] == 2
+
+
+def test_autoencoder_trains_its_reconstruction_too(tiny_h5, tmp_path):
+    meta = trainer.train(tiny("autoencoder", epochs=1), tiny_h5, tmp_path / "ae", device="cpu", workers=0)
+    model, _ = load_checkpoint(tmp_path / "ae")
+    logits, reconstruction = model(torch.rand(2, 3, 32, 32), with_reconstruction=True)
+    assert reconstruction.shape == (2, 3, 32, 32) and 0 <= float(reconstruction.min()) and float(reconstruction.max()) <= 1
+    assert meta["recipe"]["reconstruction_weight"] > 0
+
+
+def test_device_choice():
+    assert trainer.select_device("cpu").type == "cpu"
+    assert trainer.select_device("auto").type in ("cpu", "cuda", "mps")
+    if not torch.cuda.is_available():
+        with pytest.raises(UserError, match="no CUDA GPU"):
+            trainer.select_device("cuda")
+    with pytest.raises(UserError):
+        trainer.select_device("tpu")
+
+
+def test_two_process_ddp_with_gloo_on_cpu(tiny_h5, tmp_path):
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29561", "-m", "galaxy_core", "train",
+               "--model", "cnn", "--data", str(tiny_h5), "--epochs", "1", "--image-size", "32", "--batch-size", "4",
+               "--split", "80/10/10", "--device", "cpu", "--workers", "0", "--out", str(out)]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    meta = read_meta(out)
+    assert meta["processes"] == 2 and len(meta["history"]) == 1
+
+
+def test_cli_train_evaluate_predict_and_their_errors(tiny_h5, tmp_path):
+    run = lambda *a: subprocess.run([sys.executable, "-m", "galaxy_core", *a], cwd=REPO, capture_output=True, text=True, timeout=300)
+    for name in ("cnn", "efficientnet_b0"):
+        done = run("train", "--model", name, "--data", str(tiny_h5), "--epochs", "1", "--image-size", "32", "--split", "80/10/10",
+                   "--weights", "none", "--workers", "0", "--device", "cpu", "--out", str(tmp_path / name))
+        assert done.returncode == 0, done.stderr[-1500:]
+        assert json.loads(done.stdout)["model"] == name
+    done = run("evaluate", "--checkpoint", str(tmp_path / "cnn"), "--data", str(tiny_h5), "--tta", "--json")
+    assert done.returncode == 0, done.stderr[-1500:]
+    result = json.loads(done.stdout)
+    assert len(result["metrics"]["confusion_matrix"]) == 10 and (tmp_path / "cnn" / "predictions_test_tta.csv").exists()
+    done = run("evaluate", "--ensemble", "soft", "--checkpoints", str(tmp_path / "cnn"), str(tmp_path / "efficientnet_b0"),
+               "--data", str(tiny_h5), "--out", str(tmp_path / "ens"))
+    assert done.returncode == 0, done.stderr[-1500:]
+    assert set(json.loads(done.stdout)["member_accuracy"]) == {"cnn", "efficientnet_b0"}
+    image = tmp_path / "galaxy.png"
+    from PIL import Image
+
+    from galaxy_core.data.galaxy10 import Galaxy10
+
+    Image.fromarray(Galaxy10(tiny_h5).image(0)).resize((300, 200)).save(image)
+    done = run("predict", "--ensemble", "agreement", "--checkpoints", str(tmp_path / "cnn"), str(tmp_path / "efficientnet_b0"), str(image))
+    assert done.returncode == 0, done.stderr[-1500:]
+    prediction = json.loads(done.stdout)["predictions"][0]
+    assert prediction["source"] in ("both", "cnn", "efficientnet_b0") and set(prediction["members"]) == {"cnn", "efficientnet_b0"}
+    assert any("Cropped" in n for n in prediction["notes"])
+    (tmp_path / "cnn" / "model.safetensors").write_bytes(b"garbage")
+    for args in (("predict", "--checkpoint", str(tmp_path / "cnn"), str(image)),
+                 ("evaluate", "--checkpoint", str(tmp_path / "cnn"), "--data", str(tiny_h5)),
+                 ("train", "--model", "vgg"),
+                 ("predict", "--checkpoint", str(tmp_path / "efficientnet_b0"), str(tmp_path / "missing.png"))):
+        bad = run(*args)
+        assert bad.returncode == 2 and bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1, bad.stderr
