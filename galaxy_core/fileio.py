@@ -17,10 +17,11 @@ def atomic_path(final: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix, dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
     try:
         yield tmp
         fsync_path(tmp)
+        # mkstemp makes 0600 files (and some writers recreate the file): give the usual permissions.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -119,3 +119,13 @@ class Predictor:
                             for name, p in zip(names, probabilities)},
             })
         return results
+
+
+@torch.no_grad()
+def reconstructions(model: nn.Module, images, spec: Preprocessing, device: torch.device | str = "cpu") -> np.ndarray:
+    """The autoencoder's reconstructions of uint8 images, as uint8 (N, S, S, 3) images to look at."""
+    if not getattr(model, "multitask", False):
+        raise UserError("Only the autoencoder reconstructs images: choose an autoencoder checkpoint.")
+    model.eval()
+    _, rebuilt = model(preprocess(images, spec, device=device), with_reconstruction=True)
+    return (rebuilt.clamp(0, 1) * 255 + 0.5).byte().permute(0, 2, 3, 1).cpu().numpy()

@@ -92,6 +92,28 @@ def test_latent_pca_and_gradcam(tiny_h5):
     assert overlay(data.image(0), heatmap, 0.4).shape == (32, 32, 3)
 
 
+@pytest.mark.parametrize("name", ["cnn", "autoencoder", "resnet50", "efficientnet_b0", "efficientnet_b2"])
+def test_gradcam_works_for_every_model(name, tiny_h5):
+    recipe = get_spec(name).recipe.override(image_size=64)
+    recipe = recipe.__class__(**{**recipe.to_dict(), "weights": None, "resize": None})
+    model = create_model(name, recipe).eval()
+    from galaxy_core.models.registry import preprocessing_for
+
+    heatmap, _ = gradcam(model, Galaxy10(tiny_h5).image(5), preprocessing_for(recipe))
+    assert heatmap.shape == (64, 64) and np.isfinite(heatmap).all() and heatmap.max() <= 1
+
+
+def test_autoencoder_reconstructions_are_viewable_images(tiny_h5):
+    from galaxy_core.inference import reconstructions
+
+    model = create_model("autoencoder", get_spec("autoencoder").recipe.override(image_size=32))
+    images = Galaxy10(tiny_h5).images([0, 1])
+    out = reconstructions(model, images, Preprocessing(32))
+    assert out.shape == (2, 32, 32, 3) and out.dtype == np.uint8
+    with pytest.raises(UserError, match="Only the autoencoder"):
+        reconstructions(create_model("cnn", get_spec("cnn").recipe.override(image_size=32)), images, Preprocessing(32))
+
+
 def test_gradcam_is_safe_from_two_threads(tiny_h5):
     data = Galaxy10(tiny_h5)
     model = create_model("cnn", get_spec("cnn").recipe.override(image_size=32)).eval()
