@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torchvision.models import EfficientNet_B0_Weights, efficientnet_b0
 
-from galaxy_core.models.pretrained import fetch_state_dict, load_backbone, read_state_dict
+from galaxy_core.models.pretrained import load_pretrained
 
 B0_WEIGHTS_URL = EfficientNet_B0_Weights.IMAGENET1K_V1.url
 
@@ -20,10 +20,7 @@ class EfficientNetB0Classifier(nn.Module):
         self.net.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(1280, num_classes))
         self.weights_source = "random"
         if weights:
-            state = fetch_state_dict(B0_WEIGHTS_URL, "efficientnet_b0") if weights == "imagenet" else read_state_dict(weights)
-            state = {f"net.{k}": v for k, v in state.items() if not k.startswith("classifier.")}
-            load_backbone(self, state, "efficientnet_b0", replaced_prefixes=("net.classifier.",))
-            self.weights_source = "imagenet" if weights == "imagenet" else str(weights)
+            self.weights_source = load_pretrained(self, weights, "efficientnet_b0", B0_WEIGHTS_URL, "net.", "classifier.", ("net.classifier.",))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return torch.flatten(self.net.avgpool(self.net.features(x)), 1)
@@ -40,9 +37,7 @@ class EfficientNetB2Classifier(nn.Module):
         self.net = timm.create_model("efficientnet_b2", pretrained=False, num_classes=num_classes, drop_rate=dropout)
         self.weights_source = "random"
         if weights:  # the study trained B2 from scratch; a local file may still seed it
-            state = {f"net.{k}": v for k, v in read_state_dict(weights).items() if not k.startswith("classifier.")}
-            load_backbone(self, state, "efficientnet_b2", replaced_prefixes=("net.classifier.",))
-            self.weights_source = str(weights)
+            self.weights_source = load_pretrained(self, weights, "efficientnet_b2", None, "net.", "classifier.", ("net.classifier.",))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.net.forward_head(self.net.forward_features(x), pre_logits=True)

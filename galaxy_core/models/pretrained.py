@@ -73,3 +73,21 @@ def freeze_all_but_last(model: nn.Module, trainable_layers: int, always_trainabl
     for _, module in layers[: max(0, len(layers) - trainable_layers)]:
         for parameter in module.parameters(recurse=False):
             parameter.requires_grad_(False)
+
+
+def load_pretrained(model: nn.Module, weights: str, model_name: str, url: str | None, prefix: str, original_head: str,
+                    replaced_prefixes: tuple[str, ...]) -> str:
+    """Load 'imagenet' weights (from `url`) or a local file into `model`'s backbone; return the source.
+
+    The file's keys are those of the bare torchvision/timm network: `prefix` maps them into our
+    wrapper, and the network's own classifier (`original_head`) is dropped for ours.
+    """
+    if weights == "imagenet":
+        if url is None:
+            raise UserError(f"{model_name} has no published ImageNet weights in this project: pass --weights FILE or --weights none.")
+        state = fetch_state_dict(url, model_name)
+    else:
+        state = read_state_dict(weights)
+    state = {f"{prefix}{k}": v for k, v in state.items() if not k.startswith(original_head)}
+    load_backbone(model, state, model_name, replaced_prefixes)
+    return "imagenet" if weights == "imagenet" else str(weights)

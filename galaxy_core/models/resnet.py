@@ -5,7 +5,7 @@ import torch
 from torch import nn
 from torchvision.models import ResNet50_Weights, resnet50
 
-from galaxy_core.models.pretrained import fetch_state_dict, freeze_all_but_last, load_backbone, read_state_dict
+from galaxy_core.models.pretrained import freeze_all_but_last, load_pretrained
 
 WEIGHTS_URL = ResNet50_Weights.IMAGENET1K_V2.url
 TRAINABLE_LAYERS = 20
@@ -21,10 +21,7 @@ class ResNet50Classifier(nn.Module):
         self.head = nn.Sequential(nn.Linear(2048, 256), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(256, num_classes))
         self.weights_source = "random"
         if weights:
-            state = fetch_state_dict(WEIGHTS_URL, "resnet50") if weights == "imagenet" else read_state_dict(weights)
-            state = {f"backbone.{k}": v for k, v in state.items() if not k.startswith("fc.")}
-            load_backbone(self, state, "resnet50", replaced_prefixes=("head.",))
-            self.weights_source = "imagenet" if weights == "imagenet" else str(weights)
+            self.weights_source = load_pretrained(self, weights, "resnet50", WEIGHTS_URL, "backbone.", "fc.", ("head.",))
             freeze_all_but_last(self, trainable_layers, always_trainable=("head",))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
