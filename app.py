@@ -12,6 +12,7 @@ st.set_page_config(page_title="Galaxy10 workbench", page_icon=":milky_way:", lay
 page = st.navigation([
     st.Page("app_pages/overview.py", title="Overview", icon=":material/home:", default=True),
     st.Page("app_pages/dataset.py", title="Dataset browser", icon=":material/grid_view:"),
+    st.Page("app_pages/classify.py", title="Classify", icon=":material/image_search:"),
 ])
 data, error = state.dataset()
 state.sidebar(data, error)

@@ -54,5 +54,7 @@ st.subheader("Pages")
 st.markdown(
     "- **Overview**: this page, the dataset in use and the trained models.\n"
     "- **Dataset browser**: class counts, a paged thumbnail grid filtered by class, split and index, and a "
-    "detail view with coordinates, redshift, pixel scale, a Legacy Survey sky-viewer link and a display stretch."
+    "detail view with coordinates, redshift, pixel scale, a Legacy Survey sky-viewer link and a display stretch.\n"
+    "- **Classify**: upload JPEG/PNG images (or pick a dataset image), classify them with any model or an ensemble, "
+    "and see the probabilities, each model's vote and a Grad-CAM overlay."
 )

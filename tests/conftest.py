@@ -49,3 +49,17 @@ def write_galaxy10(path: Path, n: int = 6, side: int = 16, **overrides) -> Path:
 
 def real_image_files() -> list[Path]:
     return sorted(REAL_IMAGES.glob("*.jpg")) if REAL_IMAGES.is_dir() else []
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tiny_h5, tmp_path_factory) -> Path:
+    """A folder with two tiny trained checkpoints (cnn, efficientnet_b0), as checkpoints/ would hold."""
+    from galaxy_core.models import get_spec
+    from galaxy_core.training.trainer import train
+
+    folder = tmp_path_factory.mktemp("checkpoints")
+    for name in ("cnn", "efficientnet_b0"):
+        recipe = get_spec(name).recipe.override(image_size=32, epochs=1, batch_size=8, split="80/10/10")
+        recipe = recipe.__class__(**{**recipe.to_dict(), "weights": None, "resize": None})
+        train(recipe, tiny_h5, folder / name, device="cpu", workers=0, max_batches=2)
+    return folder

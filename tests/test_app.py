@@ -59,3 +59,48 @@ def test_sidebar_path_to_another_galaxy10_file_is_used(app, tmp_path):
     at.text_input(key="data_path").input(str(other)).run()
     assert not at.exception
     assert "Real Galaxy10, 12 images" in " ".join(m.value for m in at.sidebar.markdown)
+
+
+@pytest.fixture
+def with_checkpoints(tiny_checkpoints, monkeypatch):
+    from galaxy_core.dashboard import state
+
+    monkeypatch.setattr(state, "CHECKPOINTS", tiny_checkpoints)
+    return tiny_checkpoints
+
+
+def png_bytes(array) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_classify_uploads_with_one_model_and_refuses_a_broken_file(app, with_checkpoints, tiny_h5):
+    from conftest import real_image_files
+    from galaxy_core.data.galaxy10 import Galaxy10
+
+    real = real_image_files()
+    good = ("galaxy.jpg", real[0].read_bytes(), "image/jpeg") if real else ("galaxy.png", png_bytes(Galaxy10(tiny_h5).image(1)), "image/png")
+    at = app.run()
+    at.switch_page("app_pages/classify.py").run()
+    assert not at.exception and at.title[0].value == "Classify galaxies"
+    at.file_uploader(key="classify_upload").set_value([good, ("broken.png", b"\x89PNG\r\n\x1a\nbroken", "image/png")]).run()
+    assert not at.exception
+    assert [m.label for m in at.metric] == ["Predicted class"]
+    assert any("broken.png" in e.value for e in at.error)
+
+
+def test_classify_a_dataset_image_with_an_ensemble(app, with_checkpoints):
+    at = app.run()
+    at.switch_page("app_pages/classify.py").run()
+    at.multiselect(key="classify_models").set_value([str(with_checkpoints / "cnn"), str(with_checkpoints / "efficientnet_b0")]).run()
+    at.selectbox(key="classify_rule").select("agreement").run()
+    at.radio(key="classify_source").set_value("From the dataset").run()
+    at.number_input(key="classify_index").set_value(3).run()
+    assert not at.exception
+    assert "decided by" in captions(at)
+    assert at.metric[0].label == "Predicted class"

@@ -89,7 +89,12 @@ def test_latent_pca_and_gradcam(tiny_h5):
     assert heatmap.shape == (32, 32) and 0 <= heatmap.min() and heatmap.max() <= 1 and 0 <= predicted < 10
     layer = dict(model.named_modules())[model.gradcam_layer]
     assert not layer._forward_hooks and not layer._backward_hooks, "Grad-CAM must remove its hooks"
-    assert overlay(data.image(0), heatmap, 0.4).shape == (32, 32, 3)
+    assert overlay(data.image(0), heatmap, 0.4).shape == (256, 256, 3)
+    from galaxy_core.evaluation.gradcam import heatmap_on_image
+
+    placed = heatmap_on_image(np.ones((32, 32)), (256, 256), Preprocessing(32, resize=64))  # the model saw the central half
+    assert placed[:60].max() == 0 and placed[:, :60].max() == 0 and placed[128, 128] == pytest.approx(1.0)
+    assert heatmap_on_image(np.ones((32, 32)), (256, 256)).min() == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("name", ["cnn", "autoencoder", "resnet50", "efficientnet_b0", "efficientnet_b2"])

@@ -82,3 +82,26 @@ def sidebar(data: Galaxy10 | None, error: str | None) -> None:
         st.markdown(f"**Checkpoints:** {len(found)} in `checkpoints/`" if found else "**Checkpoints:** none trained yet")
         for folder in found:
             st.caption(folder.name)
+
+
+@st.cache_resource(show_spinner="Loading the model...", max_entries=8)
+def predictor(checkpoints: tuple[str, ...], rule: str | None):
+    """One Predictor per (checkpoints, rule) per process: models load once, not per rerun."""
+    from galaxy_core.inference import Predictor
+
+    return Predictor(list(checkpoints), rule, device="cpu")
+
+
+def checkpoint_labels() -> dict[str, str]:
+    """Checkpoint folder -> a label with its test accuracy, for model pickers."""
+    import json
+
+    labels = {}
+    for folder in checkpoint_dirs():
+        try:
+            meta = json.loads((folder / "meta.json").read_text())
+            accuracy = meta["metrics"]["test"]["accuracy"]
+            labels[str(folder)] = f"{folder.name} ({meta['model']}, test acc {accuracy:.1%})"
+        except (ValueError, KeyError, OSError):
+            labels[str(folder)] = f"{folder.name} (unreadable meta.json)"
+    return labels

@@ -43,7 +43,11 @@ class Preprocessing:
 
 def as_batch(images) -> torch.Tensor:
     """uint8 images as a (N, H, W, 3) tensor, from numpy or torch, one image or many."""
-    batch = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
+    if not isinstance(images, torch.Tensor):
+        images = np.asarray(images)
+        if not images.flags.writeable:  # decoded images can be read-only; torch wants its own copy then
+            images = images.copy()
+    batch = torch.as_tensor(images)
     if batch.ndim == 3:
         batch = batch.unsqueeze(0)
     if batch.ndim != 4 or batch.shape[-1] != 3 or batch.dtype != torch.uint8:

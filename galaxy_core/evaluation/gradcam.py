@@ -39,10 +39,22 @@ def gradcam(model: nn.Module, image: np.ndarray, spec: Preprocessing, target_cla
     return np.nan_to_num(heatmap), predicted
 
 
-def overlay(image: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5) -> np.ndarray:
-    """The heatmap in the jet colour map over the image (uint8 RGB at the heatmap's size)."""
+def heatmap_on_image(heatmap: np.ndarray, shape: tuple[int, int], spec: Preprocessing | None = None) -> np.ndarray:
+    """The heatmap placed on the full image grid: over the central crop a resize-then-crop model saw
+    (all of it otherwise), zero on the border it never saw."""
     from PIL import Image
 
-    side = heatmap.shape[0]
-    base = np.asarray(Image.fromarray(image).resize((side, side), Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
-    return show_cam_on_image(base, heatmap, use_rgb=True, image_weight=1.0 - float(opacity))
+    height, width = shape
+    fraction = 1.0 if spec is None or not spec.resize else spec.input_size / spec.resize
+    box_h, box_w = round(height * fraction), round(width * fraction)
+    resized = np.asarray(Image.fromarray(heatmap.astype(np.float32), mode="F").resize((box_w, box_h), Image.Resampling.BILINEAR))
+    full = np.zeros((height, width), dtype=np.float32)
+    top, left = (height - box_h) // 2, (width - box_w) // 2
+    full[top : top + box_h, left : left + box_w] = np.clip(resized, 0, 1)
+    return full
+
+
+def overlay(image: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5, spec: Preprocessing | None = None) -> np.ndarray:
+    """The heatmap in the jet colour map over the full image (uint8 RGB, the image's size)."""
+    full = heatmap_on_image(heatmap, image.shape[:2], spec)
+    return show_cam_on_image(image.astype(np.float32) / 255.0, full, use_rgb=True, image_weight=1.0 - float(opacity))
