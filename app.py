@@ -13,6 +13,7 @@ page = st.navigation([
     st.Page("app_pages/overview.py", title="Overview", icon=":material/home:", default=True),
     st.Page("app_pages/dataset.py", title="Dataset browser", icon=":material/grid_view:"),
     st.Page("app_pages/classify.py", title="Classify", icon=":material/image_search:"),
+    st.Page("app_pages/evaluation.py", title="Evaluation", icon=":material/analytics:"),
 ])
 data, error = state.dataset()
 state.sidebar(data, error)

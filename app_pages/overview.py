@@ -56,5 +56,8 @@ st.markdown(
     "- **Dataset browser**: class counts, a paged thumbnail grid filtered by class, split and index, and a "
     "detail view with coordinates, redshift, pixel scale, a Legacy Survey sky-viewer link and a display stretch.\n"
     "- **Classify**: upload JPEG/PNG images (or pick a dataset image), classify them with any model or an ensemble, "
-    "and see the probabilities, each model's vote and a Grad-CAM overlay."
+    "and see the probabilities, each model's vote and a Grad-CAM overlay.\n"
+    "- **Evaluation**: per model, accuracy, balanced accuracy, macro-F1, cross-entropy, KL divergence and ECE; a "
+    "confusion matrix whose cells open the galaxies behind them; per-class scores; training curves; calibration; the "
+    "most confident mistakes; a comparison of all models; per-image predictions as CSV."
 )

@@ -104,3 +104,18 @@ def test_classify_a_dataset_image_with_an_ensemble(app, with_checkpoints):
     assert not at.exception
     assert "decided by" in captions(at)
     assert at.metric[0].label == "Predicted class"
+
+
+def test_evaluation_page_shows_metrics_curves_and_export(app, with_checkpoints, tiny_h5):
+    at = app.run()
+    at.switch_page("app_pages/evaluation.py").run()
+    assert not at.exception
+    assert any("too small" in e.value for e in at.error), "the 20-image default has an empty test split"
+    at.text_input(key="data_path").input(str(tiny_h5)).run()
+    assert not at.exception, at.exception
+    assert [m.label for m in at.metric] == ["Accuracy", "Balanced accuracy", "Macro-F1", "Cross-entropy", "KL divergence", "ECE"]
+    at.selectbox(key="eval_model").select(str(with_checkpoints / "efficientnet_b0")).run()
+    at.toggle(key="eval_normalise").set_value(True).run()
+    assert not at.exception
+    assert any(s.value == "Most confident mistakes" for s in at.subheader)
+    assert at.get("download_button"), "the per-image CSV export is offered"

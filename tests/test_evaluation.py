@@ -39,6 +39,17 @@ def test_metrics_on_known_predictions():
     assert kl_divergence(np.array([0]), p, 0.1) == pytest.approx(float(np.sum(target * np.log(target / p[0]))))
 
 
+def test_confusion_cell_members_and_confident_mistakes():
+    from galaxy_core.evaluation.metrics import cell_members, confident_mistakes
+
+    labels = np.array([0, 0, 0, 1, 1])
+    probabilities = np.vstack([onehot(np.array([1]), 0.6), onehot(np.array([1]), 0.9), onehot(np.array([0]), 0.8),
+                               onehot(np.array([1]), 0.7), onehot(np.array([0]), 0.95)])
+    assert cell_members(labels, probabilities, 0, 1).tolist() == [1, 0]  # true 0, predicted 1, surest first
+    assert cell_members(labels, probabilities, 1, 1).tolist() == [3]
+    assert confident_mistakes(labels, probabilities, 2).tolist() == [4, 1]
+
+
 def test_agreement_rule_is_the_second_studys():
     a = onehot(np.array([2, 2, 5]), 0.8)
     b = onehot(np.array([2, 7, 5]), 0.6)

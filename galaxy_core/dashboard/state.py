@@ -105,3 +105,17 @@ def checkpoint_labels() -> dict[str, str]:
         except (ValueError, KeyError, OSError):
             labels[str(folder)] = f"{folder.name} (unreadable meta.json)"
     return labels
+
+
+@st.cache_data(show_spinner="Scoring the test images (once per checkpoint)...", max_entries=16)
+def test_predictions(checkpoint: str, data_path: str, fingerprint: str) -> dict:
+    """Per-image test predictions of one checkpoint on the dataset in use, computed once."""
+    from galaxy_core.evaluation.evaluate import predict_checkpoint
+    from galaxy_core.evaluation.metrics import compute_metrics
+
+    data = Galaxy10(data_path)
+    predictions, context = predict_checkpoint(checkpoint, data, "test")
+    smoothing = context["meta"]["recipe"].get("label_smoothing") or 0.1
+    return {"indices": predictions.indices, "labels": predictions.labels, "probabilities": predictions.probabilities,
+            "metrics": compute_metrics(predictions.labels, predictions.probabilities, smoothing),
+            "meta": context["meta"], "cross_dataset": context["cross_dataset"]}

@@ -55,6 +55,8 @@ def predict_checkpoint(directory: str | Path, data: Galaxy10, part: str = "test"
     spec = Preprocessing.from_dict(meta["preprocessing"])
     split, cross = checkpoint_split(meta, data)
     indices = split.indices(part)
+    if len(indices) == 0:
+        raise UserError(f"{data.path} has no images in its {part} split ({meta['recipe']['split']}): it is too small; use a bigger file.")
     torch_device = torch.device(device)
     logits = dataset_logits(model, data, indices, spec, torch_device, batch_size, tta, workers)
     t, val_f1, val_acc = 1.0, None, None

@@ -67,3 +67,16 @@ def compute_metrics(labels: np.ndarray, probabilities: np.ndarray, smoothing: fl
         ],
         "confusion_matrix": confusion_matrix(labels, predictions, labels=all_classes).tolist(),
     }
+
+
+def cell_members(labels: np.ndarray, probabilities: np.ndarray, true_class: int, predicted_class: int) -> np.ndarray:
+    """Positions of the images in one confusion-matrix cell, most confident first."""
+    predicted = probabilities.argmax(axis=1)
+    members = np.flatnonzero((labels == true_class) & (predicted == predicted_class))
+    return members[np.argsort(-probabilities[members].max(axis=1), kind="stable")]
+
+
+def confident_mistakes(labels: np.ndarray, probabilities: np.ndarray, count: int = 12) -> np.ndarray:
+    """Positions of the wrong predictions the model was surest of."""
+    wrong = np.flatnonzero(probabilities.argmax(axis=1) != labels)
+    return wrong[np.argsort(-probabilities[wrong].max(axis=1), kind="stable")][:count]
