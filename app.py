@@ -14,6 +14,7 @@ page = st.navigation([
     st.Page("app_pages/dataset.py", title="Dataset browser", icon=":material/grid_view:"),
     st.Page("app_pages/classify.py", title="Classify", icon=":material/image_search:"),
     st.Page("app_pages/evaluation.py", title="Evaluation", icon=":material/analytics:"),
+    st.Page("app_pages/latent.py", title="Latent space", icon=":material/scatter_plot:"),
 ])
 data, error = state.dataset()
 state.sidebar(data, error)

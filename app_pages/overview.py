@@ -59,5 +59,7 @@ st.markdown(
     "and see the probabilities, each model's vote and a Grad-CAM overlay.\n"
     "- **Evaluation**: per model, accuracy, balanced accuracy, macro-F1, cross-entropy, KL divergence and ECE; a "
     "confusion matrix whose cells open the galaxies behind them; per-class scores; training curves; calibration; the "
-    "most confident mistakes; a comparison of all models; per-image predictions as CSV."
+    "most confident mistakes; a comparison of all models; per-image predictions as CSV.\n"
+    "- **Latent space**: the PCA of a model's latent features (2-D or 3-D) coloured by class, prediction or "
+    "correctness; a box or lasso selection shows the galaxies."
 )

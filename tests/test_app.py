@@ -119,3 +119,15 @@ def test_evaluation_page_shows_metrics_curves_and_export(app, with_checkpoints, 
     assert not at.exception
     assert any(s.value == "Most confident mistakes" for s in at.subheader)
     assert at.get("download_button"), "the per-image CSV export is offered"
+
+
+def test_latent_space_page_in_2d_and_3d(app, with_checkpoints, tiny_h5):
+    at = app.run()
+    at.text_input(key="data_path").input(str(tiny_h5)).run()
+    at.switch_page("app_pages/latent.py").run()
+    assert not at.exception, at.exception
+    assert "features" in captions(at)
+    at.selectbox(key="latent_colour").select("correct or not").run()
+    at.radio(key="latent_dims").set_value("3-D").run()
+    assert not at.exception
+    assert "Rotate with the mouse" in captions(at)

@@ -96,6 +96,9 @@ def test_latent_pca_and_gradcam(tiny_h5):
     assert features.shape == (12, 512)
     coords, ratio = pca_projection(features, 3)
     assert coords.shape == (12, 3) and 0 < ratio.sum() <= 1.0001
+    few, few_ratio = pca_projection(features[:2], 3)  # two images: one component, the rest zero
+    assert few.shape == (2, 3) and np.all(few[:, 1:] == 0) and few_ratio[1:].sum() == 0
+    assert pca_projection(features[:1], 3)[0].shape == (1, 3)
     heatmap, predicted = gradcam(model, data.image(0), spec, target_class=3)
     assert heatmap.shape == (32, 32) and 0 <= heatmap.min() and heatmap.max() <= 1 and 0 <= predicted < 10
     layer = dict(model.named_modules())[model.gradcam_layer]

@@ -119,3 +119,24 @@ def test_predictions(checkpoint: str, data_path: str, fingerprint: str) -> dict:
     return {"indices": predictions.indices, "labels": predictions.labels, "probabilities": predictions.probabilities,
             "metrics": compute_metrics(predictions.labels, predictions.probabilities, smoothing),
             "meta": context["meta"], "cross_dataset": context["cross_dataset"]}
+
+
+@st.cache_data(show_spinner="Computing latent features of the test images (once per checkpoint)...", max_entries=16)
+def test_latents(checkpoint: str, data_path: str, fingerprint: str, limit: int = 1500) -> dict:
+    """Latent features (penultimate layer; the autoencoder's latent vector) and their PCA, computed once."""
+    import numpy as np
+    import torch
+
+    from galaxy_core.data.transforms import Preprocessing
+    from galaxy_core.evaluation.embeddings import latent_features, pca_projection
+    from galaxy_core.training.checkpoint import load_checkpoint
+
+    predictions = test_predictions(checkpoint, data_path, fingerprint)
+    keep = np.arange(min(limit, len(predictions["indices"])))  # bounded work and memory on big files
+    model, meta = load_checkpoint(checkpoint)
+    features = latent_features(model, Galaxy10(data_path), predictions["indices"][keep], Preprocessing.from_dict(meta["preprocessing"]),
+                               torch.device("cpu"))
+    coords, ratio = pca_projection(features, 3)
+    return {"indices": predictions["indices"][keep], "labels": predictions["labels"][keep],
+            "predicted": predictions["probabilities"][keep].argmax(axis=1), "coords": coords, "explained": ratio,
+            "dimension": int(features.shape[1])}

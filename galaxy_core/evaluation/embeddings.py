@@ -23,7 +23,15 @@ def latent_features(model: nn.Module, data: Galaxy10, indices: np.ndarray, spec:
 
 
 def pca_projection(features: np.ndarray, components: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """(N, components) coordinates and the variance ratio each component explains."""
-    components = min(components, features.shape[0], features.shape[1])
-    pca = PCA(n_components=components, random_state=0)
-    return pca.fit_transform(features), pca.explained_variance_ratio_
+    """(N, components) coordinates and the variance ratio each component explains.
+
+    Always `components` columns: with fewer images or features than that, the missing ones are zero.
+    """
+    coords = np.zeros((features.shape[0], components))
+    ratio = np.zeros(components)
+    usable = min(components, features.shape[0] - 1, features.shape[1])
+    if usable >= 1:
+        pca = PCA(n_components=usable, random_state=0)
+        coords[:, :usable] = pca.fit_transform(features)
+        ratio[:usable] = pca.explained_variance_ratio_
+    return coords, ratio
