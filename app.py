@@ -15,6 +15,7 @@ page = st.navigation([
     st.Page("app_pages/classify.py", title="Classify", icon=":material/image_search:"),
     st.Page("app_pages/evaluation.py", title="Evaluation", icon=":material/analytics:"),
     st.Page("app_pages/latent.py", title="Latent space", icon=":material/scatter_plot:"),
+    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
 ])
 data, error = state.dataset()
 state.sidebar(data, error)

@@ -61,5 +61,6 @@ st.markdown(
     "confusion matrix whose cells open the galaxies behind them; per-class scores; training curves; calibration; the "
     "most confident mistakes; a comparison of all models; per-image predictions as CSV.\n"
     "- **Latent space**: the PCA of a model's latent features (2-D or 3-D) coloured by class, prediction or "
-    "correctness; a box or lasso selection shows the galaxies."
+    "correctness; a box or lasso selection shows the galaxies.\n"
+    "- **Train**: start a training run in the background, follow its progress and curves live, cancel it."
 )

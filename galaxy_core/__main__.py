@@ -251,7 +251,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # a cancelled background run stops like Ctrl-C: resumable
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, _interrupt)
     args = build_parser().parse_args(argv)
     try:
         result = args.run(args)

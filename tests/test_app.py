@@ -131,3 +131,25 @@ def test_latent_space_page_in_2d_and_3d(app, with_checkpoints, tiny_h5):
     at.radio(key="latent_dims").set_value("3-D").run()
     assert not at.exception
     assert "Rotate with the mouse" in captions(at)
+
+
+def test_train_page_starts_a_background_run_that_appears_when_done(app, with_checkpoints, tiny_h5):
+    import time
+
+    at = app.run()
+    at.text_input(key="data_path").input(str(tiny_h5)).run()
+    at.switch_page("app_pages/train.py").run()
+    assert not at.exception
+    at.number_input(key="train_epochs").set_value(1)
+    at.number_input(key="train_size").set_value(32)
+    at.selectbox(key="train_device").select("cpu")
+    at.text_input(key="train_name").input("from_the_page")
+    at.button[0].click().run()
+    assert not at.exception
+    assert any("Started training" in s.value for s in at.success)
+    deadline = time.time() + 240
+    while time.time() < deadline and not (with_checkpoints / "from_the_page" / "meta.json").exists():
+        time.sleep(1)
+    assert (with_checkpoints / "from_the_page" / "meta.json").exists(), (with_checkpoints / "from_the_page" / "train.log").read_text()[-1500:]
+    at.run()
+    assert "from_the_page" in " ".join(c.value for c in at.sidebar.caption)

@@ -167,6 +167,20 @@ def _write_progress(out: Path, **fields) -> None:
     write_json_atomic(out / PROGRESS_JSON, {"updated": time.time(), **fields})
 
 
+def _batch_reporter(out: Path, epoch: int, epochs: int, history: list[dict], progress):
+    """Per batch: the caller's callback, and progress.json at most every 2 s (the dashboard reads it)."""
+    last = [0.0]
+
+    def report(done: int, total: int) -> None:
+        if progress:
+            progress(f"epoch {epoch}/{epochs}", done, total)
+        if time.monotonic() - last[0] > 2.0 or done == total:
+            last[0] = time.monotonic()
+            _write_progress(out, state="running", epoch=epoch - 1, epochs=epochs, batch=done, batches=total, history=history)
+
+    return report
+
+
 # ----- the loop --------------------------------------------------------------------------------
 def _run_epoch(model, loader, spec, device, recipe, optimizer=None, scaler=None, generator=None, max_batches=None,
                on_batch: Callable[[int, int], None] | None = None) -> tuple[float, float, int]:
@@ -268,7 +282,7 @@ def train(recipe: Recipe, data_path: str | Path, out: str | Path, device: str = 
         shuffle_generator.manual_seed(recipe.seed + epoch)  # the same order after a resume
         augment_generator.manual_seed(recipe.seed + 1000 * ddp.rank + epoch)
         epoch_start = time.perf_counter()
-        report = (lambda done, total: progress(f"epoch {epoch}/{recipe.epochs}", done, total)) if progress and ddp.main else None
+        report = _batch_reporter(out, epoch, recipe.epochs, state.history, progress) if ddp.main else None
         train_sums = ddp.sum(list(_run_epoch(model, train_loader, spec, torch_device, recipe, optimizer, scaler, augment_generator, max_batches, report)))
         val_sums = ddp.sum(list(_run_epoch(model, val_loader, spec, torch_device, recipe, max_batches=max_batches)))
         val_loss = val_sums[0] / max(val_sums[2], 1)

@@ -1,0 +1,35 @@
+import time
+
+from galaxy_core.training import jobs
+
+
+def wait(folder, condition, seconds=240):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        status = jobs.status(folder)
+        if condition(status):
+            return status
+        time.sleep(0.5)
+    raise AssertionError(f"timed out; last status {jobs.status(folder)}")
+
+
+def test_background_run_finishes_and_leaves_a_checkpoint(tiny_h5, tmp_path):
+    out = jobs.start("cnn", tmp_path / "run", data=str(tiny_h5), epochs=1, image_size=32, device="cpu",
+                     extra=["--workers", "0", "--split", "80/10/10"])
+    status = wait(out, lambda s: not s["running"])
+    assert status["finished"], (out / "train.log").read_text()[-2000:]
+    assert status["progress"]["state"] == "done" and jobs.runs(tmp_path) == [out]
+
+
+def test_cancelled_run_stops_and_resumes_when_started_again(tiny_h5, tmp_path):
+    args = dict(data=str(tiny_h5), epochs=40, image_size=32, device="cpu", extra=["--workers", "0", "--split", "80/10/10"])
+    out = jobs.start("cnn", tmp_path / "run", **args)
+    wait(out, lambda s: s["progress"] and s["progress"].get("epoch", 0) >= 1)
+    assert jobs.cancel(out)
+    stopped = wait(out, lambda s: not s["running"], 60)
+    assert not stopped["finished"] and (out / "training_state.json").exists()
+    done_before = stopped["progress"]["epoch"]
+    jobs.start("cnn", out, **{**args, "epochs": done_before + 1})
+    # a different epoch count is a different recipe: it starts over rather than resume a stale state
+    finished = wait(out, lambda s: not s["running"])
+    assert finished["finished"]
