@@ -44,8 +44,9 @@ for name, mask, colour in groups:
     else:
         figure.add_trace(go.Scatter3d(x=coords[positions, 0], y=coords[positions, 1], z=coords[positions, 2],
                                       marker={"color": colour, "size": 3}, **common))
-figure.update_layout(height=600, margin={"l": 10, "r": 10, "t": 10, "b": 10}, dragmode="lasso" if dimensions == "2-D" else "orbit",
-                     xaxis_title="PC1", yaxis_title="PC2")
+# No dragmode here: st.plotly_chart sets the selection tools itself, and a figure's own dragmode
+# or clickmode stops clicks and lassos from reaching Streamlit.
+figure.update_layout(height=600, margin={"l": 10, "r": 10, "t": 10, "b": 10}, xaxis_title="PC1", yaxis_title="PC2")
 if dimensions == "2-D":
     event = st.plotly_chart(figure, width="stretch", on_select="rerun", selection_mode=("box", "lasso", "points"), key="latent_plot")
     points = event.selection.points if event and event.selection else []

@@ -23,7 +23,11 @@ def class_counts_figure(counts: np.ndarray, compare_with_real: bool) -> go.Figur
 
 
 def confusion_figure(matrix: np.ndarray, normalise: bool) -> go.Figure:
-    """The confusion matrix as square markers: unlike a heatmap, points can be clicked and selected."""
+    """The confusion matrix as square markers: unlike a heatmap, points can be clicked and selected.
+
+    It sets no clickmode or dragmode: st.plotly_chart configures selection itself, and a figure's
+    own settings stop clicks from reaching Streamlit.
+    """
     from galaxy_core.classes import CLASSES
 
     matrix = np.asarray(matrix, dtype=np.float64)
@@ -45,8 +49,7 @@ def confusion_figure(matrix: np.ndarray, normalise: bool) -> go.Figure:
     ))
     figure.update_layout(height=560, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis_title="predicted", yaxis_title="true",
                          yaxis={"autorange": "reversed", "categoryorder": "array", "categoryarray": short},
-                         xaxis={"categoryorder": "array", "categoryarray": short, "side": "top"}, clickmode="event+select",
-                         dragmode="select")
+                         xaxis={"categoryorder": "array", "categoryarray": short, "side": "top"})
     return figure
 
 

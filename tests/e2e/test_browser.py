@@ -1,0 +1,129 @@
+"""The dashboard as a person uses it: `streamlit run app.py` in headless Chromium, every page.
+
+Needs Debian's Chromium at /usr/bin/chromium (CI installs it) and the Python playwright package;
+never downloads a browser. Saves a screenshot of every page to docs/screenshots/.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, real_image_files
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = REPO / "docs" / "screenshots"
+pytestmark = pytest.mark.e2e
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser test", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = free_port()
+    env = {**os.environ, "GALAXY_CORE_CACHE": str(tmp_path_factory.mktemp("e2e-cache")), "GALAXY10_DEFAULT_N": "80"}
+    env.pop("GALAXY10_H5", None)
+    log = open(tmp_path_factory.mktemp("e2e-log") / "streamlit.log", "w")
+    process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                                "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+                               cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail("streamlit did not answer /_stcore/health within 90 s")
+    yield url
+    os.killpg(process.pid, 15)
+    process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        yield page
+        browser.close()
+
+
+def open_page(page, url: str, title: str, timeout: float = 180_000):
+    page.goto(url)
+    page.get_by_role("heading", name=title, level=1).wait_for(timeout=timeout)
+    page.wait_for_timeout(1500)  # let charts draw
+    assert not page.locator("[data-testid='stException']").count(), f"exception on {title}"
+
+
+def shoot(page, name: str):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
+
+
+def test_every_page_and_the_main_interactions(server, page):
+    open_page(page, server, "Galaxy10 DECaLS workbench")  # also creates the default dataset
+    assert page.get_by_text("Synthetic data.").count()
+    shoot(page, "overview")
+
+    open_page(page, f"{server}/dataset", "Dataset browser")
+    assert page.locator("[data-testid='stImage']").count() >= 2
+    shoot(page, "dataset")
+
+    open_page(page, f"{server}/classify", "Classify galaxies")
+    real = real_image_files()
+    if real:
+        upload = real[0]
+    else:  # no reference folder beside the repository: upload a rendered synthetic galaxy instead
+        from PIL import Image
+
+        from galaxy_core.data.synthetic import render_image
+
+        upload = Path(shutil.os.getcwd()) / "e2e_upload.png"
+        Image.fromarray(render_image(7, 0, 1)).save(upload)
+    page.locator("input[type='file']").set_input_files(str(upload))
+    page.get_by_text("Predicted class").first.wait_for(timeout=120_000)
+    page.wait_for_timeout(1500)
+    shoot(page, "classify")
+
+    open_page(page, f"{server}/evaluation", "Evaluation")
+    page.get_by_text("Click a cell").wait_for(timeout=120_000)
+    # Press and release the mouse on the first cell's marker (true disturbed, predicted disturbed), as a
+    # person does: plotly's drag layer over the markers turns that into a point selection.
+    cell = page.locator(".js-plotly-plot .scatterlayer .point").nth(0)
+    cell.scroll_into_view_if_needed()
+    box = cell.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_timeout(300)
+    page.mouse.down()
+    page.mouse.up()
+    page.get_by_text("most confident first").wait_for(timeout=60_000)
+    page.wait_for_timeout(1500)
+    shoot(page, "evaluation")
+
+    open_page(page, f"{server}/latent", "Latent space")
+    page.get_by_text("features").first.wait_for(timeout=120_000)
+    shoot(page, "latent")
+
+    open_page(page, f"{server}/train", "Train a model")
+    shoot(page, "train")
