@@ -10,6 +10,7 @@ from galaxy_core.classes import CLASS_NAMES, CLASSES
 from galaxy_core.dashboard import state
 from galaxy_core.dashboard.charts import confusion_figure, curves_figure, reliability_figure
 from galaxy_core.errors import UserError
+from galaxy_core.evaluation.ensemble import RULES
 from galaxy_core.evaluation.metrics import cell_members, confident_mistakes
 
 st.title("Evaluation")
@@ -22,9 +23,22 @@ if not labels:
     st.info("No trained checkpoints in `checkpoints/` yet: train one with `python -m galaxy_core train --model cnn`.")
     st.stop()
 
-checkpoint = st.selectbox("Model", list(labels), format_func=labels.get, key="eval_model")
+ENSEMBLE = "ensemble"
+left, right = st.columns([3, 1])
+checkpoint = left.selectbox("Model", [*labels, ENSEMBLE], format_func=lambda c: labels.get(c, "An ensemble of several models..."),
+                            key="eval_model")
 try:
-    result = state.test_predictions(checkpoint, str(data.path), data.fingerprint())
+    if checkpoint == ENSEMBLE:
+        members = st.multiselect("Members", list(labels), default=list(labels)[:2], format_func=labels.get, key="eval_members")
+        rule = right.selectbox("Rule", RULES, key="eval_rule")
+        if len(members) < 2:
+            st.warning("Choose at least two models.")
+            st.stop()
+        result = state.ensemble_test_predictions(tuple(members), rule, str(data.path), data.fingerprint())
+        st.caption(f"{rule} ensemble of {', '.join(result['members'])}; preferred (best on validation): {result['preferred']}. "
+                   "Curves below are the preferred model's.")
+    else:
+        result = state.test_predictions(checkpoint, str(data.path), data.fingerprint())
 except UserError as exc:
     st.error(str(exc))
     st.stop()
@@ -105,5 +119,6 @@ frame = pd.DataFrame({"index": result["indices"], "true_label": result["labels"]
                       **{f"p_{name}": result["probabilities"][:, c] for c, name in enumerate(CLASS_NAMES)}})
 buffer = io.StringIO()
 frame.to_csv(buffer, index=False)
-st.download_button("Download per-image predictions (CSV)", buffer.getvalue(), file_name=f"{checkpoint.split('/')[-1]}_test_predictions.csv",
+st.download_button("Download per-image predictions (CSV)", buffer.getvalue(),
+                   file_name=f"{checkpoint.split('/')[-1] if checkpoint != ENSEMBLE else 'ensemble'}_test_predictions.csv",
                    mime="text/csv", key="eval_download")

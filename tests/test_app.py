@@ -119,6 +119,12 @@ def test_evaluation_page_shows_metrics_curves_and_export(app, with_checkpoints, 
     assert not at.exception
     assert any(s.value == "Most confident mistakes" for s in at.subheader)
     assert at.get("download_button"), "the per-image CSV export is offered"
+    at.selectbox(key="eval_model").select("ensemble").run()
+    for rule in ("agreement", "soft", "f1_weighted"):
+        at.selectbox(key="eval_rule").select(rule).run()
+        assert not at.exception, at.exception
+        assert f"{rule} ensemble of cnn, efficientnet_b0" in captions(at)
+        assert [m.label for m in at.metric][0] == "Accuracy"
 
 
 def test_latent_space_page_in_2d_and_3d(app, with_checkpoints, tiny_h5):

@@ -140,3 +140,32 @@ def test_latents(checkpoint: str, data_path: str, fingerprint: str, limit: int =
     return {"indices": predictions["indices"][keep], "labels": predictions["labels"][keep],
             "predicted": predictions["probabilities"][keep].argmax(axis=1), "coords": coords, "explained": ratio,
             "dimension": int(features.shape[1])}
+
+
+@st.cache_data(show_spinner="Combining the models...", max_entries=16)
+def ensemble_test_predictions(checkpoints: tuple[str, ...], rule: str, data_path: str, fingerprint: str) -> dict:
+    """An ensemble's per-image predictions on the test images every member held out."""
+    import numpy as np
+
+    from galaxy_core.evaluation.ensemble import combine
+    from galaxy_core.evaluation.metrics import compute_metrics
+
+    members = [test_predictions(c, data_path, fingerprint) for c in checkpoints]
+    common = members[0]["indices"]
+    for member in members[1:]:
+        common = np.intersect1d(common, member["indices"])
+    if len(common) == 0:
+        raise UserError("These models share no test images: ensemble models trained with compatible splits.")
+    aligned = [m["probabilities"][np.searchsorted(m["indices"], common)] for m in members]
+    vals = [m["meta"]["metrics"].get("val") for m in members]
+    preferred = int(np.argmax([v["accuracy"] if v else -1.0 for v in vals]))
+    val_f1 = [np.array([r["f1"] for r in v["per_class"]]) if v else None for v in vals]
+    if rule == "f1_weighted" and any(f is None for f in val_f1):
+        raise UserError("f1_weighted needs validation metrics in every checkpoint: retrain them with this version.")
+    names = [c.rstrip("/").split("/")[-1] for c in checkpoints]
+    output = combine(rule, aligned, names, preferred, val_f1)
+    labels = members[0]["labels"][np.searchsorted(members[0]["indices"], common)]
+    # the history and recipe shown are the preferred member's
+    return {"indices": common, "labels": labels, "probabilities": output.probabilities, "source": output.source,
+            "metrics": compute_metrics(labels, output.probabilities), "meta": members[preferred]["meta"],
+            "cross_dataset": any(m["cross_dataset"] for m in members), "members": names, "preferred": names[preferred]}

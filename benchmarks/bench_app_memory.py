@@ -1,0 +1,76 @@
+"""Peak memory of the dashboard with the demo checkpoints, driven through every page in Chromium.
+
+    python benchmarks/bench_app_memory.py [--port 8655]
+
+Starts `streamlit run app.py` on the embedded default dataset (created first if missing), visits
+every page, classifies a real galaxy JPEG with an ensemble of all checkpoints, opens the
+evaluation of every model and the latent space, then reads the server process's VmHWM.
+Target (issue 4): under 1 GB, so the app fits Streamlit Community Cloud.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def vm_hwm_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=8655)
+    args = parser.parse_args()
+    subprocess.run([sys.executable, "-m", "galaxy_core", "synth", "--default"], cwd=REPO, check=True, capture_output=True)
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
+                               str(args.port), "--browser.gatherUsageStats", "false"], cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{args.port}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    checkpoints = sorted(str(p.parent) for p in (REPO / "checkpoints").glob("*/meta.json"))
+    real = sorted((REPO.parent / "shared" / "galaxy10_real").glob("*.jpg"))
+    visited = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu",
+                                        "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            for path, heading in (("", "Galaxy10 DECaLS workbench"), ("dataset", "Dataset browser"), ("classify", "Classify galaxies"),
+                                  ("evaluation", "Evaluation"), ("latent", "Latent space"), ("train", "Train a model")):
+                page.goto(f"{url}/{path}")
+                page.get_by_role("heading", name=heading, level=1).wait_for(timeout=300_000)
+                if path == "classify" and real:
+                    page.locator("input[type='file']").set_input_files([str(f) for f in real[:3]])
+                    page.get_by_text("Predicted class").first.wait_for(timeout=300_000)
+                if path in ("evaluation", "latent"):
+                    page.wait_for_selector(".js-plotly-plot", timeout=600_000)
+                    page.wait_for_timeout(3000)
+                visited.append(path or "overview")
+            browser.close()
+        peak = vm_hwm_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print(json.dumps({"benchmark": "app_memory", "pages": visited, "checkpoints": len(checkpoints),
+                      "peak_rss_mb": round(peak, 1), "target_mb": 1024}))
+
+
+if __name__ == "__main__":
+    main()
