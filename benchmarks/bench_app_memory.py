@@ -3,8 +3,8 @@
     python benchmarks/bench_app_memory.py [--port 8655]
 
 Starts `streamlit run app.py` on the embedded default dataset (created first if missing), visits
-every page, classifies a real galaxy JPEG with an ensemble of all checkpoints, opens the
-evaluation of every model and the latent space, then reads the server process's VmHWM.
+every page, classifies three real galaxy JPEGs, opens the evaluation page (whose comparison table
+scores every checkpoint) and the latent space, then reads the server process's VmHWM.
 Target (issue 4): under 1 GB, so the app fits Streamlit Community Cloud.
 """
 from __future__ import annotations
