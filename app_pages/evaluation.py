@@ -1,5 +1,6 @@
 """Evaluation: metric cards, a clickable confusion matrix, per-class scores, curves, calibration, mistakes."""
 import io
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -108,7 +109,7 @@ for folder in labels:
         other = state.test_predictions(folder, str(data.path), data.fingerprint())["metrics"]
     except UserError:
         continue
-    rows.append({"checkpoint": folder.split("/")[-1], **{k: round(other[k], 4) for k in
+    rows.append({"checkpoint": Path(folder).name, **{k: round(other[k], 4) for k in
                  ("accuracy", "balanced_accuracy", "macro_f1", "cross_entropy", "kl_divergence", "ece")}})
 st.dataframe(rows, hide_index=True)
 
@@ -120,5 +121,5 @@ frame = pd.DataFrame({"index": result["indices"], "true_label": result["labels"]
 buffer = io.StringIO()
 frame.to_csv(buffer, index=False)
 st.download_button("Download per-image predictions (CSV)", buffer.getvalue(),
-                   file_name=f"{checkpoint.split('/')[-1] if checkpoint != ENSEMBLE else 'ensemble'}_test_predictions.csv",
+                   file_name=f"{Path(checkpoint).name if checkpoint != ENSEMBLE else 'ensemble'}_test_predictions.csv",
                    mime="text/csv", key="eval_download")

@@ -47,8 +47,14 @@ else:
     rows = []
     for folder in found:
         meta = json.loads((folder / "meta.json").read_text())
-        rows.append({"checkpoint": folder.name, "model": meta.get("model"), **meta.get("metrics", {}).get("test", {})})
+        test = meta.get("metrics", {}).get("test", {})
+        rows.append({"checkpoint": folder.name, "model": meta.get("model"), "input px": meta.get("recipe", {}).get("image_size"),
+                     **{name: round(test[key], 4) for name, key in (("test accuracy", "accuracy"), ("balanced accuracy", "balanced_accuracy"),
+                        ("macro-F1", "macro_f1"), ("cross-entropy", "cross_entropy"), ("KL divergence", "kl_divergence"), ("ECE", "ece"))
+                        if key in test},
+                     "trained on": "synthetic" if meta.get("data", {}).get("synthetic") else "real"})
     st.dataframe(rows, hide_index=True)
+    st.caption("Test scores on the data each model was trained on. The Evaluation page scores them on the dataset in use.")
 
 st.subheader("Pages")
 st.markdown(

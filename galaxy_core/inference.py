@@ -1,6 +1,7 @@
 """Logits and probabilities for dataset images or decoded uploads, through the one preprocessing path."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -91,7 +92,7 @@ class Predictor:
         self.members = []
         for directory in checkpoints:
             model, meta = load_checkpoint(directory, self.device)
-            self.members.append((str(directory).rstrip("/").split("/")[-1], model, meta, Preprocessing.from_dict(meta["preprocessing"])))
+            self.members.append((Path(directory).name, model, meta, Preprocessing.from_dict(meta["preprocessing"])))
         vals = [m[2].get("metrics", {}).get("val") for m in self.members]
         self.preferred = int(np.argmax([v["accuracy"] if v else -1.0 for v in vals]))
         self.val_f1 = [np.array([r["f1"] for r in v["per_class"]]) if v else None for v in vals]

@@ -162,7 +162,7 @@ def ensemble_test_predictions(checkpoints: tuple[str, ...], rule: str, data_path
     val_f1 = [np.array([r["f1"] for r in v["per_class"]]) if v else None for v in vals]
     if rule == "f1_weighted" and any(f is None for f in val_f1):
         raise UserError("f1_weighted needs validation metrics in every checkpoint: retrain them with this version.")
-    names = [c.rstrip("/").split("/")[-1] for c in checkpoints]
+    names = [Path(c).name for c in checkpoints]
     output = combine(rule, aligned, names, preferred, val_f1)
     labels = members[0]["labels"][np.searchsorted(members[0]["indices"], common)]
     # the history and recipe shown are the preferred member's
