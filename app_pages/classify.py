@@ -11,10 +11,7 @@ from galaxy_core.evaluation.ensemble import RULES
 from galaxy_core.evaluation.gradcam import gradcam, overlay
 
 st.title("Classify galaxies")
-labels = state.checkpoint_labels()
-if not labels:
-    st.info("No trained checkpoints in `checkpoints/` yet: train one with `python -m galaxy_core train --model cnn`.")
-    st.stop()
+labels = state.require_checkpoints()
 
 left, right = st.columns([2, 1])
 chosen = left.multiselect("Models", list(labels), default=list(labels)[:1], format_func=labels.get, key="classify_models",
@@ -40,10 +37,7 @@ if source == "Upload":
         images.append(decoded.pixels)
         names.append(upload.name)
 else:
-    data, error = state.dataset()
-    if data is None:
-        st.error(error)
-        st.stop()
+    data = state.require_dataset()
     index = int(st.number_input(f"Image index (0 to {len(data) - 1:,})", 0, len(data) - 1, 0, key="classify_index"))
     images.append(data.image(index))
     names.append(f"#{index} (labelled {CLASS_NAMES[data.labels[index]]})")

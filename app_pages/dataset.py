@@ -14,10 +14,7 @@ PAGE_SIZE = 24
 COLUMNS = 6
 
 st.title("Dataset browser")
-data, error = state.dataset()
-if data is None:
-    st.error(error)
-    st.stop()
+data = state.require_dataset()
 
 st.plotly_chart(class_counts_figure(data.class_counts(), compare_with_real=False), width="stretch")
 

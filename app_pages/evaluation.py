@@ -15,14 +15,8 @@ from galaxy_core.evaluation.ensemble import RULES
 from galaxy_core.evaluation.metrics import cell_members, confident_mistakes
 
 st.title("Evaluation")
-data, error = state.dataset()
-if data is None:
-    st.error(error)
-    st.stop()
-labels = state.checkpoint_labels()
-if not labels:
-    st.info("No trained checkpoints in `checkpoints/` yet: train one with `python -m galaxy_core train --model cnn`.")
-    st.stop()
+data = state.require_dataset()
+labels = state.require_checkpoints()
 
 ENSEMBLE = "ensemble"
 left, right = st.columns([3, 1])

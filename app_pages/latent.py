@@ -8,14 +8,8 @@ from galaxy_core.dashboard import state
 from galaxy_core.errors import UserError
 
 st.title("Latent space")
-data, error = state.dataset()
-if data is None:
-    st.error(error)
-    st.stop()
-labels = state.checkpoint_labels()
-if not labels:
-    st.info("No trained checkpoints in `checkpoints/` yet: train one with `python -m galaxy_core train --model cnn`.")
-    st.stop()
+data = state.require_dataset()
+labels = state.require_checkpoints()
 
 left, middle, right = st.columns([2, 1, 1])
 checkpoint = left.selectbox("Model", list(labels), format_func=labels.get, key="latent_model")

@@ -10,10 +10,7 @@ st.title("Galaxy10 DECaLS workbench")
 st.write("Train, evaluate and explain deep-learning classifiers of galaxy morphology on Galaxy10 DECaLS "
          "(17,736 galaxies, 10 classes).")
 
-data, error = state.dataset()
-if data is None:
-    st.error(error)
-    st.stop()
+data = state.require_dataset()
 
 st.subheader("Dataset in use")
 left, right = st.columns([1, 2])

@@ -10,10 +10,7 @@ from galaxy_core.models import MODEL_NAMES, get_spec
 from galaxy_core.training import jobs
 
 st.title("Train a model")
-data, error = state.dataset()
-if data is None:
-    st.error(error)
-    st.stop()
+data = state.require_dataset()
 st.caption(f"Trains on the dataset in use: `{data.path.name}` ({len(data):,} images). The run is a separate process: "
            "it goes on if you leave this page, and the finished checkpoint appears in every model list.")
 

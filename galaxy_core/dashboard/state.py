@@ -169,3 +169,21 @@ def ensemble_test_predictions(checkpoints: tuple[str, ...], rule: str, data_path
     return {"indices": common, "labels": labels, "probabilities": output.probabilities, "source": output.source,
             "metrics": compute_metrics(labels, output.probabilities), "meta": members[preferred]["meta"],
             "cross_dataset": any(m["cross_dataset"] for m in members), "members": names, "preferred": names[preferred]}
+
+
+def require_dataset() -> Galaxy10:
+    """The dataset in use, or the page stops with its error."""
+    data, error = dataset()
+    if data is None:
+        st.error(error)
+        st.stop()
+    return data
+
+
+def require_checkpoints() -> dict[str, str]:
+    """Checkpoint folder -> label, or the page stops saying how to train one."""
+    labels = checkpoint_labels()
+    if not labels:
+        st.info("No trained checkpoints in `checkpoints/` yet: train one with `python -m galaxy_core train --model cnn`.")
+        st.stop()
+    return labels
