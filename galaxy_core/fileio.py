@@ -21,17 +21,22 @@ def atomic_path(final: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path
         yield tmp
         fsync_path(tmp)
         # mkstemp makes 0600 files (and some writers recreate the file): give the usual permissions.
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# Read once at import: setting the umask is process-wide, so toggling it on every write would
+# race with other threads (the dashboard's server is threaded) creating files meanwhile.
+_UMASK = _read_umask()
 
 
 def fsync_path(path: str | os.PathLike) -> None:

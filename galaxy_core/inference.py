@@ -93,9 +93,9 @@ class Predictor:
         for directory in checkpoints:
             model, meta = load_checkpoint(directory, self.device)
             self.members.append((Path(directory).name, model, meta, Preprocessing.from_dict(meta["preprocessing"])))
-        vals = [m[2].get("metrics", {}).get("val") for m in self.members]
-        self.preferred = int(np.argmax([v["accuracy"] if v else -1.0 for v in vals]))
-        self.val_f1 = [np.array([r["f1"] for r in v["per_class"]]) if v else None for v in vals]
+        from galaxy_core.evaluation.ensemble import preferences
+
+        self.preferred, self.val_f1 = preferences([m[2].get("metrics", {}).get("val") for m in self.members])
 
     def predict(self, images: np.ndarray) -> list[dict]:
         """uint8 (N, 256, 256, 3) -> per image: label, class, confidence, probabilities, source, members."""

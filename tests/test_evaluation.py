@@ -74,6 +74,20 @@ def test_soft_and_f1_weighted_rules():
         combine("soft", [a], ["a"])
 
 
+def test_members_are_aligned_on_the_images_they_all_held_out():
+    from galaxy_core.evaluation.ensemble import align_on_common, preferences
+
+    a_idx, b_idx = np.array([1, 3, 5, 7]), np.array([3, 4, 7])
+    a_p, b_p = onehot(np.array([0, 1, 2, 3])), onehot(np.array([4, 5, 6]))
+    common, (a, b) = align_on_common([a_idx, b_idx], [a_p, b_p])
+    assert common.tolist() == [3, 7] and a.argmax(1).tolist() == [1, 3] and b.argmax(1).tolist() == [4, 6]
+    with pytest.raises(UserError, match="share no held-out images"):
+        align_on_common([np.array([1]), np.array([2])], [onehot(np.array([0])), onehot(np.array([0]))])
+    val = {"accuracy": 0.9, "per_class": [{"f1": 0.5}] * 10}
+    preferred, f1 = preferences([{"accuracy": 0.8, "per_class": [{"f1": 0.1}] * 10}, val, None])
+    assert preferred == 1 and f1[1].tolist() == [0.5] * 10 and f1[2] is None
+
+
 def test_temperature_scaling_recovers_a_known_temperature():
     rng = np.random.default_rng(0)
     true_logits = rng.normal(0, 3, (4000, 10))

@@ -147,19 +147,12 @@ def ensemble_test_predictions(checkpoints: tuple[str, ...], rule: str, data_path
     """An ensemble's per-image predictions on the test images every member held out."""
     import numpy as np
 
-    from galaxy_core.evaluation.ensemble import combine
+    from galaxy_core.evaluation.ensemble import align_on_common, combine, preferences
     from galaxy_core.evaluation.metrics import compute_metrics
 
     members = [test_predictions(c, data_path, fingerprint) for c in checkpoints]
-    common = members[0]["indices"]
-    for member in members[1:]:
-        common = np.intersect1d(common, member["indices"])
-    if len(common) == 0:
-        raise UserError("These models share no test images: ensemble models trained with compatible splits.")
-    aligned = [m["probabilities"][np.searchsorted(m["indices"], common)] for m in members]
-    vals = [m["meta"]["metrics"].get("val") for m in members]
-    preferred = int(np.argmax([v["accuracy"] if v else -1.0 for v in vals]))
-    val_f1 = [np.array([r["f1"] for r in v["per_class"]]) if v else None for v in vals]
+    common, aligned = align_on_common([m["indices"] for m in members], [m["probabilities"] for m in members])
+    preferred, val_f1 = preferences([m["meta"]["metrics"].get("val") for m in members])
     if rule == "f1_weighted" and any(f is None for f in val_f1):
         raise UserError("f1_weighted needs validation metrics in every checkpoint: retrain them with this version.")
     names = [Path(c).name for c in checkpoints]

@@ -52,3 +52,21 @@ def combine(rule: str, probabilities: list[np.ndarray], names: list[str], prefer
         combined = (stack * weights).sum(axis=0) / weights.sum(axis=0)
         combined /= combined.sum(axis=1, keepdims=True)
     return EnsembleOutput(combined, combined.argmax(axis=1), combined.max(axis=1), [rule] * combined.shape[0])
+
+
+def align_on_common(indices: list[np.ndarray], probabilities: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The images every member scored (members may hold out different splits), and each member's
+    probabilities for exactly those images, in the same order. Indices must be ascending."""
+    common = indices[0]
+    for other in indices[1:]:
+        common = np.intersect1d(common, other)
+    if len(common) == 0:
+        raise UserError("These models share no held-out images: ensemble models trained with compatible splits.")
+    return common, [p[np.searchsorted(i, common)] for i, p in zip(indices, probabilities)]
+
+
+def preferences(val_metrics: list[dict | None]) -> tuple[int, list[np.ndarray | None]]:
+    """From each member's validation metrics: the preferred member (best accuracy) and the
+    per-class F1 weights f1_weighted needs (None where a member has no validation metrics)."""
+    preferred = int(np.argmax([v["accuracy"] if v else -1.0 for v in val_metrics]))
+    return preferred, [np.array([row["f1"] for row in v["per_class"]]) if v else None for v in val_metrics]

@@ -19,7 +19,7 @@ from galaxy_core.data.galaxy10 import Galaxy10
 from galaxy_core.data.splits import Split, stratified_split
 from galaxy_core.data.transforms import Preprocessing
 from galaxy_core.errors import UserError
-from galaxy_core.evaluation.ensemble import combine
+from galaxy_core.evaluation.ensemble import align_on_common, combine
 from galaxy_core.evaluation.metrics import compute_metrics
 from galaxy_core.fileio import atomic_path, write_json_atomic
 from galaxy_core.inference import dataset_logits, fit_temperature, softmax
@@ -112,12 +112,7 @@ def evaluate_ensemble(rule: str, directories: list[str | Path], data: Galaxy10, 
         members.append(predictions)
         splits.append(context["split"].indices(part))
     # Members may come from different studies' splits: score the images every member holds out.
-    common = splits[0]
-    for other in splits[1:]:
-        common = np.intersect1d(common, other)
-    if len(common) == 0:
-        raise UserError("These checkpoints share no held-out images on this split part: ensemble models trained with the same split.")
-    aligned = [m.probabilities[np.searchsorted(m.indices, common)] for m in members]
+    common, aligned = align_on_common(splits, [m.probabilities for m in members])
     names = [m.name for m in members]
     preferred = int(np.argmax([m.val_accuracy for m in members]))
     output = combine(rule, aligned, names, preferred, [m.val_per_class_f1 for m in members])
