@@ -93,6 +93,8 @@ def test_corrupt_compressed_chunk_is_refused(tiny_h5, tmp_path):
     {"chunks": (4, 16, 16, 3), "compression": "gzip"},
     {"chunks": (5, 4, 8, 1), "compression": "lzf"},  # chunks that cut across images and channels
     {"chunks": True, "compression": "gzip", "shuffle": True},  # h5py's automatic chunking
+    {"chunks": (1, 16, 16, 3), "compression": "gzip"},  # one chunk per image: read raw and inflated by us
+    {"chunks": (1, 16, 16, 3), "compression": "gzip", "shuffle": True},  # one per image, but shuffled: HDF5 reads it
 ])
 def test_any_layout_reads_the_same_pixels(tmp_path, layout):
     path = write_galaxy10(tmp_path / "plain.h5", n=12)
@@ -105,6 +107,42 @@ def test_any_layout_reads_the_same_pixels(tmp_path, layout):
     data = Galaxy10(other)
     np.testing.assert_array_equal(data.images(range(12)[::-1]), expected[::-1])
     assert data.info()["random_access"].startswith(("fast", "slow"))
+
+
+def test_direct_chunk_reads_handle_unfiltered_unwritten_and_damaged_chunks(tmp_path):
+    path = write_galaxy10(tmp_path / "plain.h5", n=6)
+    with h5py.File(path) as f:
+        expected = f["images"][()]
+    mixed = tmp_path / "mixed.h5"
+    with h5py.File(path) as src, h5py.File(mixed, "w") as dst:
+        for key in src:
+            if key != "images":
+                dst.create_dataset(key, data=src[key][()])
+        images = dst.create_dataset("images", shape=expected.shape, dtype=np.uint8, chunks=(1, 16, 16, 3), compression="gzip")
+        for i in (0, 1, 2, 5):
+            images[i] = expected[i]
+        # Image 3: HDF5 stored it without deflate (filter mask bit 0 set), as it may for incompressible chunks.
+        images.id.write_direct_chunk((3, 0, 0, 0), expected[3].tobytes(), filter_mask=1)
+        # Image 4 is never written: HDF5 returns the fill value (zeros).
+    data = Galaxy10(mixed)
+    assert data._direct_chunks
+    np.testing.assert_array_equal(data.image(3), expected[3])
+    np.testing.assert_array_equal(data.image(4), np.zeros_like(expected[4]))
+    np.testing.assert_array_equal(data.images([5, 0, 1, 2]), expected[[5, 0, 1, 2]])
+    assert data.image(0).flags.writeable
+
+
+def test_damaged_chunk_in_the_middle_is_named_when_read(tiny_h5, tmp_path):
+    broken = tmp_path / "broken.h5"
+    broken.write_bytes(tiny_h5.read_bytes())
+    with h5py.File(broken, "r") as f:
+        info = f["images"].id.get_chunk_info(12)
+    with open(broken, "r+b") as handle:
+        handle.seek(info.byte_offset + 10)
+        handle.write(b"\xff" * 64)
+    data = Galaxy10(broken)  # the open check reads only the first and last image
+    with pytest.raises(DataFileError, match="corrupt \\(image 12 cannot be decoded\\)"):
+        data.image(12)
 
 
 def test_repack_gives_one_chunk_per_image_and_same_content(tmp_path):
