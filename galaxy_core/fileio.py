@@ -12,20 +12,30 @@ from typing import Iterator
 @contextlib.contextmanager
 def atomic_path(final: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside `final`; on success it replaces `final`, on error it is removed."""
+    tmp = temp_path_beside(final, suffix)
+    try:
+        yield tmp
+        replace_with(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def temp_path_beside(final: str | os.PathLike, suffix: str = ".tmp") -> Path:
+    """A new empty file in `final`'s folder (same file system, so the final rename is atomic)."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix, dir=final.parent)
     os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        fsync_path(tmp)
-        # mkstemp makes 0600 files (and some writers recreate the file): give the usual permissions.
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    return Path(tmp_name)
+
+
+def replace_with(tmp: Path, final: str | os.PathLike) -> None:
+    """Make the finished `tmp` durable and put it in place of `final` in one step."""
+    fsync_path(tmp)
+    # mkstemp makes 0600 files (and some writers recreate the file): give the usual permissions.
+    os.chmod(tmp, 0o666 & ~_UMASK)
+    os.replace(tmp, final)
 
 
 def _read_umask() -> int:

@@ -7,10 +7,9 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
-from galaxy_core.data.dataset import Galaxy10Dataset
 from galaxy_core.data.galaxy10 import Galaxy10
+from galaxy_core.data.prepared import input_batches
 from galaxy_core.data.transforms import Preprocessing, preprocess
 from galaxy_core.errors import UserError
 
@@ -38,14 +37,12 @@ def batch_logits(model: nn.Module, images, spec: Preprocessing, device: torch.de
 
 
 def dataset_logits(model: nn.Module, data: Galaxy10, indices: np.ndarray, spec: Preprocessing, device: torch.device,
-                   batch_size: int = 64, tta: bool = False, workers: int = 0,
+                   batch_size: int = 64, tta: bool = False, workers: int = 0, cache: bool = True,
                    progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """Logits for the given images, in the given order. Loader workers decode while the model runs."""
-    loader = DataLoader(Galaxy10Dataset(data, indices), batch_size=batch_size, shuffle=False, num_workers=workers,
-                        pin_memory=device.type == "cuda", persistent_workers=False)
+    """Logits for the given images, in the given order (decoded once, then from the prepared-image cache)."""
     model.eval()
     out, done = [], 0
-    for images, _ in loader:
+    for images in input_batches(data, indices, spec, batch_size, workers, cache):
         out.append(batch_logits(model, images, spec, device, tta))
         done += len(images)
         if progress:

@@ -5,10 +5,9 @@ import numpy as np
 import torch
 from sklearn.decomposition import PCA
 from torch import nn
-from torch.utils.data import DataLoader
 
-from galaxy_core.data.dataset import Galaxy10Dataset
 from galaxy_core.data.galaxy10 import Galaxy10
+from galaxy_core.data.prepared import input_batches
 from galaxy_core.data.transforms import Preprocessing, preprocess
 
 
@@ -17,7 +16,7 @@ def latent_features(model: nn.Module, data: Galaxy10, indices: np.ndarray, spec:
                     batch_size: int = 64) -> np.ndarray:
     model.eval()
     out = []
-    for images, _ in DataLoader(Galaxy10Dataset(data, indices), batch_size=batch_size):
+    for images in input_batches(data, indices, spec, batch_size):
         out.append(model.features(preprocess(images, spec, device=device)).float().cpu())
     return torch.cat(out).numpy()
 
