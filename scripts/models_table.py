@@ -35,6 +35,10 @@ def main() -> None:
     print("| model | px | split | weights | epochs (best) | lr | test acc | balanced acc | macro-F1 | cross-entropy | KL (smoothed) | ECE | test images | train min | MB (fp16) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
+    print("\nThe model metrics are those measured at the end of training (meta.json). Since then, preprocessing "
+          "resizes images while still uint8 (14-19x faster on the CPU; docs/benchmarks.md), which moves at most one "
+          "test image per model: `python -m galaxy_core evaluate --checkpoint checkpoints/NAME` gives the current "
+          "figures. The ensembles below were evaluated with the current preprocessing.")
     ensembles = sorted((REPO / "checkpoints" / "ensembles").glob("*/evaluation.json"))
     if ensembles:
         print("\n## Ensembles\n")
