@@ -1,6 +1,7 @@
 """Logits and probabilities for dataset images or decoded uploads, through the one preprocessing path."""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -12,6 +13,10 @@ from galaxy_core.data.galaxy10 import Galaxy10
 from galaxy_core.data.prepared import input_batches
 from galaxy_core.data.transforms import Preprocessing, preprocess
 from galaxy_core.errors import UserError
+
+# Held while a model that may be shared between threads (the dashboard's) runs: Grad-CAM hooks a
+# model's layers, and another thread's forward pass through them would mix into its activations.
+MODEL_LOCK = threading.RLock()
 
 
 def dihedral_views(x: torch.Tensor) -> list[torch.Tensor]:
@@ -77,7 +82,9 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 class Predictor:
     """Checkpoint(s) in, probabilities out: one model, or several combined by an ensemble rule."""
 
-    def __init__(self, checkpoints: list, rule: str | None = None, device: str = "cpu"):
+    def __init__(self, checkpoints: list, rule: str | None = None, device: str = "cpu",
+                 load: Callable[[str], tuple[nn.Module, dict]] | None = None):
+        """`load(directory) -> (model, meta)` lets a caller share models it already holds (the dashboard does)."""
         from galaxy_core.training.checkpoint import load_checkpoint
 
         if not checkpoints:
@@ -88,7 +95,7 @@ class Predictor:
         self.rule = rule
         self.members = []
         for directory in checkpoints:
-            model, meta = load_checkpoint(directory, self.device)
+            model, meta = load(str(directory)) if load else load_checkpoint(directory, self.device)
             self.members.append((Path(directory).name, model, meta, Preprocessing.from_dict(meta["preprocessing"])))
         from galaxy_core.evaluation.ensemble import preferences
 
@@ -99,7 +106,8 @@ class Predictor:
         from galaxy_core.classes import CLASS_NAMES
         from galaxy_core.evaluation.ensemble import combine
 
-        probabilities = [softmax(batch_logits(model, images, spec, self.device).numpy()) for _, model, _, spec in self.members]
+        with MODEL_LOCK:  # the members may be shared with Grad-CAM, whose hooks must see only its own pass
+            probabilities = [softmax(batch_logits(model, images, spec, self.device).numpy()) for _, model, _, spec in self.members]
         names = [m[0] for m in self.members]
         if len(self.members) == 1:
             final, labels, confidence, source = probabilities[0], probabilities[0].argmax(1), probabilities[0].max(1), [names[0]] * len(images)

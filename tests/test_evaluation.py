@@ -186,3 +186,31 @@ def test_damaged_checkpoints_give_one_clear_sentence(tmp_path):
     (tmp_path / "swap" / "meta.json").write_text(json.dumps(fixed))
     with pytest.raises(UserError, match="does not fit model 'cnn'"):
         load_checkpoint(tmp_path / "swap")
+
+
+def test_predictor_shares_models_it_is_given_and_matches_its_own_loading(tiny_checkpoints, tiny_h5):
+    from galaxy_core.inference import Predictor
+    from galaxy_core.training.checkpoint import load_checkpoint
+
+    folders = [str(tiny_checkpoints / "cnn"), str(tiny_checkpoints / "efficientnet_b0")]
+    held = {folder: load_checkpoint(folder) for folder in folders}
+    shared = Predictor(folders, "soft", load=held.__getitem__)
+    single = Predictor(folders[:1], None, load=held.__getitem__)
+    assert shared.members[0][1] is held[folders[0]][0] and single.members[0][1] is held[folders[0]][0]
+    images = Galaxy10(tiny_h5).images([0, 5, 9])
+    own = Predictor(folders, "soft").predict(images)  # loads its own copies from disk
+    for a, b in zip(shared.predict(images), own):
+        assert a["label"] == b["label"] and abs(a["confidence"] - b["confidence"]) < 1e-6
+
+
+def test_loaded_weights_are_the_stored_half_precision_values_in_float32(tiny_checkpoints):
+    from safetensors.torch import load_file
+
+    from galaxy_core.training.checkpoint import WEIGHTS_FILE, load_checkpoint
+
+    model, _ = load_checkpoint(tiny_checkpoints / "cnn")
+    stored = load_file(str(tiny_checkpoints / "cnn" / WEIGHTS_FILE))
+    own = model.state_dict()
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    for key, value in stored.items():
+        torch.testing.assert_close(own[key], value.to(own[key].dtype), rtol=0, atol=0)

@@ -109,7 +109,7 @@ def test_any_layout_reads_the_same_pixels(tmp_path, layout):
     assert data.info()["random_access"].startswith(("fast", "slow"))
 
 
-def test_direct_chunk_reads_handle_unfiltered_unwritten_and_damaged_chunks(tmp_path):
+def test_direct_chunk_reads_handle_unfiltered_and_unwritten_chunks(tmp_path):
     path = write_galaxy10(tmp_path / "plain.h5", n=6)
     with h5py.File(path) as f:
         expected = f["images"][()]

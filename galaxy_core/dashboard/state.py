@@ -84,12 +84,38 @@ def sidebar(data: Galaxy10 | None, error: str | None) -> None:
             st.caption(folder.name)
 
 
+def _weights_stamp(checkpoint: str) -> tuple[int, int]:
+    """(mtime, size) of the weights: a retrained checkpoint in the same folder loads afresh."""
+    from galaxy_core.training.checkpoint import WEIGHTS_FILE
+
+    try:
+        stat = (Path(checkpoint) / WEIGHTS_FILE).stat()
+        return stat.st_mtime_ns, stat.st_size
+    except OSError:
+        return 0, 0  # load_checkpoint then names what is missing
+
+
 @st.cache_resource(show_spinner="Loading the model...", max_entries=8)
+def _loaded_model(checkpoint: str, stamp: tuple[int, int]):
+    from galaxy_core.training.checkpoint import load_checkpoint
+
+    return load_checkpoint(checkpoint, "cpu")
+
+
+def loaded_model(checkpoint: str):
+    """(model, meta) of one checkpoint, loaded once per process and shared by every page and ensemble.
+
+    One copy of each model, not one per page or per ensemble: the five demo models take about 200 MB.
+    Whoever runs a shared model holds `galaxy_core.inference.MODEL_LOCK`.
+    """
+    return _loaded_model(str(checkpoint), _weights_stamp(str(checkpoint)))
+
+
 def predictor(checkpoints: tuple[str, ...], rule: str | None):
-    """One Predictor per (checkpoints, rule) per process: models load once, not per rerun."""
+    """A Predictor over the shared models (cheap to build: the models themselves are cached)."""
     from galaxy_core.inference import Predictor
 
-    return Predictor(list(checkpoints), rule, device="cpu")
+    return Predictor(list(checkpoints), rule, device="cpu", load=loaded_model)
 
 
 def checkpoint_labels() -> dict[str, str]:
@@ -113,8 +139,11 @@ def test_predictions(checkpoint: str, data_path: str, fingerprint: str) -> dict:
     from galaxy_core.evaluation.evaluate import predict_checkpoint
     from galaxy_core.evaluation.metrics import compute_metrics
 
+    from galaxy_core.inference import MODEL_LOCK
+
     data = Galaxy10(data_path)
-    predictions, context = predict_checkpoint(checkpoint, data, "test")
+    with MODEL_LOCK:
+        predictions, context = predict_checkpoint(checkpoint, data, "test", loaded=loaded_model(checkpoint))
     smoothing = context["meta"]["recipe"].get("label_smoothing") or 0.1
     return {"indices": predictions.indices, "labels": predictions.labels, "probabilities": predictions.probabilities,
             "metrics": compute_metrics(predictions.labels, predictions.probabilities, smoothing),
@@ -129,13 +158,14 @@ def test_latents(checkpoint: str, data_path: str, fingerprint: str, limit: int =
 
     from galaxy_core.data.transforms import Preprocessing
     from galaxy_core.evaluation.embeddings import latent_features, pca_projection
-    from galaxy_core.training.checkpoint import load_checkpoint
+    from galaxy_core.inference import MODEL_LOCK
 
     predictions = test_predictions(checkpoint, data_path, fingerprint)
     keep = np.arange(min(limit, len(predictions["indices"])))  # bounded work and memory on big files
-    model, meta = load_checkpoint(checkpoint)
-    features = latent_features(model, Galaxy10(data_path), predictions["indices"][keep], Preprocessing.from_dict(meta["preprocessing"]),
-                               torch.device("cpu"))
+    model, meta = loaded_model(checkpoint)
+    with MODEL_LOCK:
+        features = latent_features(model, Galaxy10(data_path), predictions["indices"][keep],
+                                   Preprocessing.from_dict(meta["preprocessing"]), torch.device("cpu"))
     coords, ratio = pca_projection(features, 3)
     return {"indices": predictions["indices"][keep], "labels": predictions["labels"][keep],
             "predicted": predictions["probabilities"][keep].argmax(axis=1), "coords": coords, "explained": ratio,

@@ -50,8 +50,9 @@ def checkpoint_split(meta: dict, data: Galaxy10) -> tuple[Split, bool]:
 
 def predict_checkpoint(directory: str | Path, data: Galaxy10, part: str = "test", tta: bool = False,
                        temperature: bool = False, need_validation: bool = False, device: str = "cpu",
-                       batch_size: int = 64, workers: int = 0) -> tuple[ModelPredictions, dict]:
-    model, meta = load_checkpoint(directory, device)
+                       batch_size: int = 64, workers: int = 0, loaded: tuple | None = None) -> tuple[ModelPredictions, dict]:
+    """Per-image predictions of one checkpoint on a split; `loaded` = (model, meta) reuses a model already in memory."""
+    model, meta = loaded or load_checkpoint(directory, device)
     spec = Preprocessing.from_dict(meta["preprocessing"])
     split, cross = checkpoint_split(meta, data)
     indices = split.indices(part)

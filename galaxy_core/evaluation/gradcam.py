@@ -1,11 +1,10 @@
 """Grad-CAM maps for any model, with pytorch-grad-cam and the registry's target layer.
 
-Safe when two users ask at once: one lock serialises the hooks, the context manager removes them,
+Safe when two users ask at once: `MODEL_LOCK` serialises the hooks with every other pass through a
+shared model, the context manager removes them,
 and the model's train/eval mode is restored afterwards.
 """
 from __future__ import annotations
-
-import threading
 
 import numpy as np
 import torch
@@ -15,8 +14,7 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
 from galaxy_core.data.transforms import Preprocessing, preprocess
-
-_LOCK = threading.Lock()
+from galaxy_core.inference import MODEL_LOCK
 
 
 def gradcam(model: nn.Module, image: np.ndarray, spec: Preprocessing, target_class: int | None = None,
@@ -24,7 +22,7 @@ def gradcam(model: nn.Module, image: np.ndarray, spec: Preprocessing, target_cla
     """A (S, S) map in [0, 1] over the model's input for `target_class` (default: the predicted one)."""
     target_layer = dict(model.named_modules())[model.gradcam_layer]
     x = preprocess(image, spec, device=device)
-    with _LOCK:
+    with MODEL_LOCK:
         was_training = model.training
         model.eval()
         try:

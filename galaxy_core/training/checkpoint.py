@@ -87,5 +87,9 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
         example = (missing or unexpected or wrong)[0]
         raise UserError(f"{directory} does not fit model '{meta['model']}' as built by this version "
                         f"({len(missing)} missing, {len(unexpected)} unexpected, {len(wrong)} wrong-shaped tensors, e.g. '{example}'): retrain it.")
-    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+    # copy_ converts float16 to the model's float32 tensor by tensor: no second float32 copy of the weights
+    # exists at any moment (ResNet50's load peaked 100 MB higher with one).
+    del own
+    model.load_state_dict(state)
+    del state
     return model.to(device).eval(), meta
