@@ -1,6 +1,6 @@
 """Peak memory of the dashboard with the demo checkpoints, driven through every page in Chromium.
 
-    python benchmarks/bench_app_memory.py [--port 8655]
+    python benchmarks/bench_app_memory.py [--port 8655] [--imports-only]
 
 Starts `streamlit run app.py` on the embedded default dataset (created first if missing), visits
 every page, classifies three real galaxy JPEGs, opens the evaluation page (whose comparison table
@@ -20,19 +20,44 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def vm_hwm_mb(pid: int) -> float:
+def memory_mb(pid: int, field: str = "VmHWM") -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM")
+        if line.startswith(field + ":"):
+            return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError(f"no {field}")
+
+
+# What the pages import before any model or data is loaded: the floor under the app's peak.
+IMPORTS = ("streamlit", "plotly.graph_objects", "pandas", "sklearn.decomposition", "torch", "torchvision", "timm",
+           "pytorch_grad_cam", "galaxy_core.dashboard.state", "galaxy_core.inference", "galaxy_core.evaluation.evaluate",
+           "galaxy_core.evaluation.gradcam", "galaxy_core.evaluation.embeddings")
+
+
+def imports_floor() -> dict:
+    """Peak memory of a fresh Python that imports what the app imports, cumulatively, one module at a time."""
+    code = ("import importlib, json, sys\n"
+            "out = {}\n"
+            "for name in sys.argv[1:]:\n"
+            "    importlib.import_module(name)\n"
+            "    out[name] = [round(int(l.split()[1]) / 1024, 1) for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+            "print(json.dumps(out))\n")
+    result = subprocess.run([sys.executable, "-c", code, *IMPORTS], cwd=REPO, check=True, capture_output=True, text=True)
+    return json.loads(result.stdout)
 
 
 def main() -> None:
-    from playwright.sync_api import sync_playwright
-
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=8655)
+    parser.add_argument("--imports-only", action="store_true", help="only the import floor, cumulative per module")
     args = parser.parse_args()
+    if args.imports_only:
+        import torch
+
+        print(json.dumps({"benchmark": "app_imports", "torch": torch.__version__, "cuda_build": torch.version.cuda,
+                          "peak_mb_after_import": imports_floor()}))
+        return
+    from playwright.sync_api import sync_playwright
+
     subprocess.run([sys.executable, "-m", "galaxy_core", "synth", "--default"], cwd=REPO, check=True, capture_output=True)
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
                                str(args.port), "--browser.gatherUsageStats", "false"], cwd=REPO,
@@ -46,7 +71,7 @@ def main() -> None:
             time.sleep(0.5)
     checkpoints = sorted(str(p.parent) for p in (REPO / "checkpoints").glob("*/meta.json"))
     real = sorted((REPO.parent / "shared" / "galaxy10_real").glob("*.jpg"))
-    visited = []
+    visited, after_page = [], {"started": memory_mb(server.pid)}
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu",
@@ -63,13 +88,16 @@ def main() -> None:
                     page.wait_for_selector(".js-plotly-plot", timeout=600_000)
                     page.wait_for_timeout(3000)
                 visited.append(path or "overview")
+                after_page[path or "overview"] = memory_mb(server.pid)  # the peak so far, page by page
             browser.close()
-        peak = vm_hwm_mb(server.pid)
+        peak = memory_mb(server.pid)
+        final_rss = memory_mb(server.pid, "VmRSS")
     finally:
         server.terminate()
         server.wait(timeout=30)
     print(json.dumps({"benchmark": "app_memory", "pages": visited, "checkpoints": len(checkpoints),
-                      "peak_rss_mb": round(peak, 1), "target_mb": 1024}))
+                      "peak_after_each_page_mb": after_page, "final_rss_mb": final_rss,
+                      "peak_rss_mb": peak, "target_mb": 1024}))
 
 
 if __name__ == "__main__":
