@@ -15,6 +15,17 @@ from galaxy_core.data.galaxy10 import Galaxy10, repack
 from galaxy_core.errors import DataFileError
 
 
+def copy_galaxy10(path, out, image_layout: dict | None):
+    """`path` copied to `out`, its images stored with the h5py options `image_layout` (None: not copied, for the caller to write)."""
+    with h5py.File(path) as src, h5py.File(out, "w") as dst:
+        for key in src:
+            if key != "images":
+                dst.create_dataset(key, data=src[key][()])
+            elif image_layout is not None:
+                dst.create_dataset(key, data=src[key][()], **image_layout)
+    return out
+
+
 def test_reads_labels_metadata_and_pixels(tiny_h5):
     data = Galaxy10(tiny_h5)
     assert len(data) == 30
@@ -100,11 +111,7 @@ def test_any_layout_reads_the_same_pixels(tmp_path, layout):
     path = write_galaxy10(tmp_path / "plain.h5", n=12)
     with h5py.File(path) as f:
         expected = f["images"][()]
-    other = tmp_path / "other.h5"
-    with h5py.File(path) as src, h5py.File(other, "w") as dst:
-        for key in src:
-            dst.create_dataset(key, data=src[key][()], **(layout if key == "images" else {}))
-    data = Galaxy10(other)
+    data = Galaxy10(copy_galaxy10(path, tmp_path / "other.h5", layout))
     np.testing.assert_array_equal(data.images(range(12)[::-1]), expected[::-1])
     assert data.info()["random_access"].startswith(("fast", "slow"))
 
@@ -113,11 +120,8 @@ def test_direct_chunk_reads_handle_unfiltered_and_unwritten_chunks(tmp_path):
     path = write_galaxy10(tmp_path / "plain.h5", n=6)
     with h5py.File(path) as f:
         expected = f["images"][()]
-    mixed = tmp_path / "mixed.h5"
-    with h5py.File(path) as src, h5py.File(mixed, "w") as dst:
-        for key in src:
-            if key != "images":
-                dst.create_dataset(key, data=src[key][()])
+    mixed = copy_galaxy10(path, tmp_path / "mixed.h5", image_layout=None)
+    with h5py.File(mixed, "r+") as dst:
         images = dst.create_dataset("images", shape=expected.shape, dtype=np.uint8, chunks=(1, 16, 16, 3), compression="gzip")
         for i in (0, 1, 2, 5):
             images[i] = expected[i]
@@ -147,10 +151,7 @@ def test_damaged_chunk_in_the_middle_is_named_when_read(tiny_h5, tmp_path):
 
 def test_repack_gives_one_chunk_per_image_and_same_content(tmp_path):
     path = write_galaxy10(tmp_path / "auto.h5", n=12)
-    slow = tmp_path / "slow.h5"
-    with h5py.File(path) as src, h5py.File(slow, "w") as dst:
-        for key in src:
-            dst.create_dataset(key, data=src[key][()], **({"chunks": (12, 2, 2, 1), "compression": "gzip"} if key == "images" else {}))
+    slow = copy_galaxy10(path, tmp_path / "slow.h5", {"chunks": (12, 2, 2, 1), "compression": "gzip"})
     assert Galaxy10(slow).layout.random_access_is_slow
     out = repack(slow, tmp_path / "fast.h5")
     fast = Galaxy10(out)

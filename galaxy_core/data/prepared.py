@@ -1,8 +1,8 @@
 """Model inputs for a set of dataset images: decoded and resized once, then read back for every later pass.
 
 Reading and inflating one 256x256 gzip chunk costs about 0.7 ms of CPU, as long as a small model's forward
-pass at 64 px on two cores (docs/benchmarks.md). Evaluating five models, the validation split
-after every epoch, the latent space and the dashboard would decode the same images over and over.
+pass at 64 px on two cores (docs/benchmarks.md). Evaluating five models, TTA, the trainer's final
+validation and test scoring, the latent space and the dashboard would decode the same images over and over.
 So the first pass over (dataset, images, side) writes what it decoded, already resized to the
 model's side as uint8 (before any crop), to a .npy file in the cache folder; later passes stream
 it back at memory speed and the input pipeline stops being the bottleneck.
@@ -37,10 +37,11 @@ def prepared_path(data: Galaxy10, indices: np.ndarray, side: int) -> Path:
     from galaxy_core.data.default import cache_dir
 
     stat = os.stat(data.path)
+    fingerprint = data.fingerprint()
     key = hashlib.sha256()
-    key.update(f"{data.fingerprint()}|{stat.st_size}|{stat.st_mtime_ns}|{side}|".encode())
+    key.update(f"{fingerprint}|{stat.st_size}|{stat.st_mtime_ns}|{side}|".encode())
     key.update(np.ascontiguousarray(indices, dtype="<i8").tobytes())
-    return cache_dir() / "prepared" / f"{data.fingerprint()}_{side}px_{key.hexdigest()[:16]}_v{PREPARED_VERSION}.npy"
+    return cache_dir() / "prepared" / f"{fingerprint}_{side}px_{key.hexdigest()[:16]}_v{PREPARED_VERSION}.npy"
 
 
 def _open_cached(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:

@@ -1,8 +1,7 @@
 """Grad-CAM maps for any model, with pytorch-grad-cam and the registry's target layer.
 
 Safe when two users ask at once: `MODEL_LOCK` serialises the hooks with every other pass through a
-shared model, the context manager removes them,
-and the model's train/eval mode is restored afterwards.
+shared model, the context manager removes them, and the model's train/eval mode is restored afterwards.
 """
 from __future__ import annotations
 
