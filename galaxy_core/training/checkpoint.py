@@ -88,7 +88,7 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
         raise UserError(f"{directory} does not fit model '{meta['model']}' as built by this version "
                         f"({len(missing)} missing, {len(unexpected)} unexpected, {len(wrong)} wrong-shaped tensors, e.g. '{example}'): retrain it.")
     # copy_ converts float16 to the model's float32 tensor by tensor: no second float32 copy of the weights
-    # exists at any moment (ResNet50's load peaked 100 MB higher with one).
+    # exists at any moment (ResNet50's load peaked 92 MB higher with one: benchmarks/bench_checkpoint_load.py).
     del own
     model.load_state_dict(state)
     del state
