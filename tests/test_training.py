@@ -73,6 +73,43 @@ def test_early_stopping_restores_the_best_weights(tiny_h5, tmp_path):
         assert len(losses) - meta["best_epoch"] == 2
 
 
+def test_validation_images_are_decoded_once_per_run_not_once_per_epoch(tiny_h5, tmp_path, monkeypatch):
+    from galaxy_core.data.galaxy10 import Galaxy10
+    from galaxy_core.data.splits import stratified_split
+
+    monkeypatch.setenv("GALAXY_CORE_CACHE", str(tmp_path / "cache"))  # empty: earlier tests cached these images
+    decoded = []
+    original = Galaxy10.image
+    monkeypatch.setattr(Galaxy10, "image", lambda self, index: decoded.append(index) or original(self, index))
+    recipe = tiny("cnn", epochs=3)
+    meta = trainer.train(recipe, tiny_h5, tmp_path / "run", device="cpu", workers=0)
+    split = stratified_split(Galaxy10(tiny_h5).labels, recipe.split, recipe.seed)
+    counts = np.bincount(decoded, minlength=len(split.train) + len(split.val) + len(split.test))
+    assert len(meta["history"]) == 3
+    assert (counts[split.train] == 3).all()  # training images: every epoch (augmented afresh)
+    assert (counts[split.val] == 1).all()  # validation: the first epoch; then the cache, final score included
+    assert (counts[split.test] == 1).all()
+
+
+def test_validation_shares_cover_every_image_once_with_its_label(tiny_h5):
+    from galaxy_core.data.galaxy10 import Galaxy10
+    from galaxy_core.data.transforms import Preprocessing
+
+    data, indices, world = Galaxy10(tiny_h5), np.arange(3, 14), 3
+    shares = [trainer._ValidationBatches(data, indices[rank::world], Preprocessing(16), batch_size=2) for rank in range(world)]
+    seen_images, seen_labels = [], []
+    for share in shares:
+        batches = list(share)
+        assert len(batches) == len(share)
+        seen_images += [x for images, _ in batches for x in images]
+        seen_labels += [int(y) for _, labels in batches for y in labels]
+    order = np.concatenate([indices[rank::world] for rank in range(world)])
+    assert seen_labels == data.labels[order].tolist()
+    expected = torch.nn.functional.interpolate(torch.from_numpy(data.images(order)).permute(0, 3, 1, 2).float(), size=16,
+                                               mode="bilinear", antialias=True).permute(0, 2, 3, 1)
+    assert torch.allclose(torch.stack(seen_images).float(), expected, atol=1.0)
+
+
 def test_autoencoder_trains_its_reconstruction_too(tiny_h5, tmp_path):
     meta = trainer.train(tiny("autoencoder", epochs=1), tiny_h5, tmp_path / "ae", device="cpu", workers=0)
     model, _ = load_checkpoint(tmp_path / "ae")

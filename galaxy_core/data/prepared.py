@@ -1,8 +1,8 @@
 """Model inputs for a set of dataset images: decoded and resized once, then read back for every later pass.
 
 Reading and inflating one 256x256 gzip chunk costs about 0.7 ms of CPU, as long as a small model's forward
-pass at 64 px on two cores (docs/benchmarks.md). Evaluating five models, TTA, the trainer's final
-validation and test scoring, the latent space and the dashboard would decode the same images over and over.
+pass at 64 px on two cores (docs/benchmarks.md). Evaluating five models, TTA, the trainer's validation
+every epoch and its final scores, the latent space and the dashboard would decode the same images over and over.
 So the first pass over (dataset, images, side) writes what it decoded, already resized to the
 model's side as uint8 (before any crop), to a .npy file in the cache folder; later passes stream
 it back at memory speed and the input pipeline stops being the bottleneck.

@@ -24,8 +24,9 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from galaxy_core.classes import CLASS_NAMES
 from galaxy_core.data.dataset import Galaxy10Dataset
 from galaxy_core.data.galaxy10 import Galaxy10
+from galaxy_core.data.prepared import input_batches
 from galaxy_core.data.splits import stratified_split
-from galaxy_core.data.transforms import preprocess
+from galaxy_core.data.transforms import Preprocessing, preprocess
 from galaxy_core.errors import UserError
 from galaxy_core.evaluation.metrics import compute_metrics
 from galaxy_core.fileio import atomic_path, write_json_atomic
@@ -181,6 +182,28 @@ def _batch_reporter(out: Path, epoch: int, epochs: int, history: list[dict], pro
     return report
 
 
+class _ValidationBatches:
+    """(images, labels) batches of this process's share of the validation images, through the prepared-image cache.
+
+    Validation sees the same images every epoch, so they are decoded once, in the first epoch, and read
+    back from the cache afterwards (the final validation score reads it too). Under torchrun each
+    process takes every `world`-th image: no image is counted twice, unlike DistributedSampler's padding.
+    """
+
+    def __init__(self, data: Galaxy10, indices: np.ndarray, spec: Preprocessing, batch_size: int):
+        self.data, self.indices, self.spec, self.batch_size = data, indices, spec, batch_size
+
+    def __len__(self) -> int:
+        return -(-len(self.indices) // self.batch_size)
+
+    def __iter__(self):
+        labels = torch.from_numpy(self.data.labels[self.indices].astype(np.int64))
+        start = 0
+        for images in input_batches(self.data, self.indices, self.spec, self.batch_size):
+            yield images, labels[start : start + len(images)]
+            start += len(images)
+
+
 # ----- the loop --------------------------------------------------------------------------------
 def _run_epoch(model, loader, spec, device, recipe, optimizer=None, scaler=None, generator=None, max_batches=None,
                on_batch: Callable[[int, int], None] | None = None) -> tuple[float, float, int]:
@@ -263,12 +286,11 @@ def train(recipe: Recipe, data_path: str | Path, out: str | Path, device: str = 
     workers = min(4, os.cpu_count() or 1) if workers is None else workers
     loader_options = {"batch_size": recipe.batch_size, "num_workers": workers, "pin_memory": torch_device.type == "cuda",
                       "persistent_workers": workers > 0, "multiprocessing_context": "spawn" if workers > 0 else None}
-    train_set, val_set = Galaxy10Dataset(data, split.train), Galaxy10Dataset(data, split.val)
+    train_set = Galaxy10Dataset(data, split.train)
     shuffle_generator = torch.Generator().manual_seed(recipe.seed)
     train_sampler = DistributedSampler(train_set, shuffle=True, seed=recipe.seed) if ddp.active else RandomSampler(train_set, generator=shuffle_generator)
-    val_sampler = DistributedSampler(val_set, shuffle=False) if ddp.active else None
     train_loader = DataLoader(train_set, sampler=train_sampler, drop_last=False, **loader_options)
-    val_loader = DataLoader(val_set, sampler=val_sampler, shuffle=False, **loader_options)
+    val_batches = _ValidationBatches(data, split.val[ddp.rank :: ddp.world], spec, recipe.batch_size)
     augment_generator = torch.Generator().manual_seed(recipe.seed + 1000 * ddp.rank)
 
     if ddp.main:
@@ -284,7 +306,9 @@ def train(recipe: Recipe, data_path: str | Path, out: str | Path, device: str = 
         epoch_start = time.perf_counter()
         report = _batch_reporter(out, epoch, recipe.epochs, state.history, progress) if ddp.main else None
         train_sums = ddp.sum(list(_run_epoch(model, train_loader, spec, torch_device, recipe, optimizer, scaler, augment_generator, max_batches, report)))
-        val_sums = ddp.sum(list(_run_epoch(model, val_loader, spec, torch_device, recipe, max_batches=max_batches)))
+        # The bare model: shares can differ by a batch, and a no-grad pass needs no DDP synchronisation.
+        core = model.module if ddp.active else model
+        val_sums = ddp.sum(list(_run_epoch(core, val_batches, spec, torch_device, recipe, max_batches=max_batches)))
         val_loss = val_sums[0] / max(val_sums[2], 1)
         row = {"epoch": epoch, "train_loss": train_sums[0] / max(train_sums[2], 1), "train_accuracy": train_sums[1] / max(train_sums[2], 1),
                "val_loss": val_loss, "val_accuracy": val_sums[1] / max(val_sums[2], 1),
@@ -292,7 +316,6 @@ def train(recipe: Recipe, data_path: str | Path, out: str | Path, device: str = 
         state.history.append(row)
         if scheduler is not None:
             scheduler.step(val_loss) if recipe.scheduler == "plateau" else scheduler.step()
-        core = model.module if ddp.active else model
         if val_loss < state.best_val_loss - 1e-7:
             state.best_val_loss, state.best_epoch, state.epochs_without_improvement = val_loss, epoch, 0
             best = {k: v.detach().cpu().clone() for k, v in core.state_dict().items()}
