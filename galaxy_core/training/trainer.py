@@ -67,6 +67,8 @@ class Distributed:
     def start(cls, device: torch.device) -> "Distributed":
         if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
             return cls()
+        if device.type == "cuda":  # before NCCL starts: otherwise every process's collectives use GPU 0
+            torch.cuda.set_device(device)
         if not dist.is_initialized():
             dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
         return cls(dist.get_rank(), dist.get_world_size(), True)
