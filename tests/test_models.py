@@ -83,3 +83,42 @@ def test_offline_imagenet_download_says_what_to_do(monkeypatch):
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
     with pytest.raises(UserError, match="--weights FILE.*--weights none"):
         create_model("efficientnet_b0", small("efficientnet_b0", weights="imagenet"))
+
+
+def test_imagenet_weights_are_downloaded_once_then_reused(tmp_path, monkeypatch):
+    """The online path itself (torch.hub's download and cache), served from 127.0.0.1."""
+    import functools
+    import http.server
+    import threading
+
+    from torchvision.models import efficientnet_b0
+
+    from galaxy_core.models import efficientnet
+
+    reference = efficientnet_b0(weights=None)
+    with torch.no_grad():
+        reference.features[0][0].weight.fill_(0.25)
+    served = tmp_path / "served"
+    served.mkdir()
+    torch.save(reference.state_dict(), served / "efficientnet_b0_rwightman-7f5810bc.pth")
+    requests = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            requests.append(self.path)
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(served)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/efficientnet_b0_rwightman-7f5810bc.pth"
+        monkeypatch.setattr(efficientnet, "B0_WEIGHTS_URL", url)
+        monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+        for _ in range(2):
+            model = create_model("efficientnet_b0", small("efficientnet_b0", weights="imagenet"))
+            assert model.weights_source == "imagenet"
+            assert torch.equal(model.net.features[0][0].weight, reference.features[0][0].weight)
+        assert len(requests) == 1  # the second model reused torch.hub's cached copy
+        assert (tmp_path / "torch-home" / "hub" / "checkpoints" / "efficientnet_b0_rwightman-7f5810bc.pth").is_file()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
