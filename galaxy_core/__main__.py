@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", help="checkpoint folder (default: checkpoints/MODEL)")
     tr.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     tr.add_argument("--weights", help="'imagenet' (download), a local .pth/.safetensors file, or 'none' (from scratch)")
-    tr.add_argument("--workers", type=int, help="DataLoader worker processes (default: up to 4)")
+    tr.add_argument("--workers", type=int, help="DataLoader worker processes (default: up to 4 on a GPU, none on the CPU)")
     tr.add_argument("--max-batches", type=int, help=argparse.SUPPRESS)  # debug: cap batches per epoch
     tr.set_defaults(run=cmd_train)
 

@@ -110,6 +110,14 @@ def test_validation_shares_cover_every_image_once_with_its_label(tiny_h5):
     assert torch.allclose(torch.stack(seen_images).float(), expected, atol=1.0)
 
 
+def test_loader_worker_processes_give_the_same_run(tiny_h5, tmp_path):
+    """The GPU default: spawned DataLoader workers, each opening the HDF5 file; same order, same numbers."""
+    runs = [trainer.train(tiny("cnn", epochs=1), tiny_h5, tmp_path / f"w{n}", device="cpu", workers=n, max_batches=2)
+            for n in (0, 2)]
+    first, second = ([h["train_loss"], h["val_loss"]] for h in (runs[0]["history"][0], runs[1]["history"][0]))
+    assert np.allclose(first, second, rtol=1e-5)
+
+
 def test_autoencoder_trains_its_reconstruction_too(tiny_h5, tmp_path):
     meta = trainer.train(tiny("autoencoder", epochs=1), tiny_h5, tmp_path / "ae", device="cpu", workers=0)
     model, _ = load_checkpoint(tmp_path / "ae")

@@ -285,7 +285,8 @@ def train(recipe: Recipe, data_path: str | Path, out: str | Path, device: str = 
         model = nn.parallel.DistributedDataParallel(model, device_ids=[torch_device.index] if torch_device.type == "cuda" else None)
     scaler = torch.amp.GradScaler("cuda") if torch_device.type == "cuda" and not torch.cuda.is_bf16_supported() else None
 
-    workers = min(4, os.cpu_count() or 1) if workers is None else workers
+    if workers is None:  # on the CPU the model already uses every core: loader processes only compete (and take seconds to spawn)
+        workers = 0 if torch_device.type == "cpu" else min(4, os.cpu_count() or 1)
     loader_options = {"batch_size": recipe.batch_size, "num_workers": workers, "pin_memory": torch_device.type == "cuda",
                       "persistent_workers": workers > 0, "multiprocessing_context": "spawn" if workers > 0 else None}
     train_set = Galaxy10Dataset(data, split.train)
