@@ -19,7 +19,7 @@ from galaxy_core.data.galaxy10 import Galaxy10
 from galaxy_core.data.splits import Split, stratified_split
 from galaxy_core.data.transforms import Preprocessing
 from galaxy_core.errors import UserError
-from galaxy_core.evaluation.ensemble import align_on_common, combine
+from galaxy_core.evaluation.ensemble import align_on_common, combine, preferences
 from galaxy_core.evaluation.metrics import compute_metrics
 from galaxy_core.fileio import atomic_path, write_json_atomic
 from galaxy_core.inference import dataset_logits, fit_temperature, softmax
@@ -33,8 +33,7 @@ class ModelPredictions:
     labels: np.ndarray
     probabilities: np.ndarray
     temperature: float
-    val_per_class_f1: np.ndarray | None = None
-    val_accuracy: float | None = None
+    val_metrics: dict | None = None  # re-scored on the validation split (with the same TTA/temperature), if asked
 
 
 def checkpoint_split(meta: dict, data: Galaxy10) -> tuple[Split, bool]:
@@ -60,16 +59,14 @@ def predict_checkpoint(directory: str | Path, data: Galaxy10, part: str = "test"
         raise UserError(f"{data.path} has no images in its {part} split ({meta['recipe']['split']}): it is too small; use a bigger file.")
     torch_device = torch.device(device)
     logits = dataset_logits(model, data, indices, spec, torch_device, batch_size, tta, workers)
-    t, val_f1, val_acc = 1.0, None, None
+    t, val_metrics = 1.0, None
     if temperature or need_validation:
         val_logits = dataset_logits(model, data, split.val, spec, torch_device, batch_size, tta, workers)
         if temperature:
             t = fit_temperature(val_logits, data.labels[split.val])
         val_metrics = compute_metrics(data.labels[split.val], softmax(val_logits, t))
-        val_f1 = np.array([row["f1"] for row in val_metrics["per_class"]])
-        val_acc = val_metrics["accuracy"]
     name = Path(directory).name
-    predictions = ModelPredictions(name, indices, data.labels[indices], softmax(logits, t), t, val_f1, val_acc)
+    predictions = ModelPredictions(name, indices, data.labels[indices], softmax(logits, t), t, val_metrics)
     return predictions, {"meta": meta, "split": split, "cross_dataset": cross}
 
 
@@ -115,8 +112,8 @@ def evaluate_ensemble(rule: str, directories: list[str | Path], data: Galaxy10, 
     # Members may come from different studies' splits: score the images every member holds out.
     common, aligned = align_on_common(splits, [m.probabilities for m in members])
     names = [m.name for m in members]
-    preferred = int(np.argmax([m.val_accuracy for m in members]))
-    output = combine(rule, aligned, names, preferred, [m.val_per_class_f1 for m in members])
+    preferred, val_f1 = preferences([m.val_metrics for m in members])
+    output = combine(rule, aligned, names, preferred, val_f1)
     labels = data.labels[common]
     metrics = compute_metrics(labels, output.probabilities)
     member_metrics = {name: compute_metrics(labels, p)["accuracy"] for name, p in zip(names, aligned)}
