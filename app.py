@@ -5,7 +5,8 @@ auto-discovered pages, which can run a page without this router (no sidebar, no 
 """
 import streamlit as st
 
-from galaxy_core.dashboard import state
+from galaxy_core.dashboard.data_source import dataset
+from galaxy_core.dashboard.sidebar import sidebar
 
 st.set_page_config(page_title="Galaxy10 workbench", page_icon=":milky_way:", layout="wide")
 
@@ -17,6 +18,6 @@ page = st.navigation([
     st.Page("app_pages/latent.py", title="Latent space", icon=":material/scatter_plot:"),
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
 ])
-data, error = state.dataset()
-state.sidebar(data, error)
+data, error = dataset()
+sidebar(data, error)
 page.run()

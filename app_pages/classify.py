@@ -1,20 +1,23 @@
-"""Classify: uploads or dataset images through any model or an ensemble, with Grad-CAM."""
+"""Classify: uploads, the real check set's galaxies or dataset images through any model or an ensemble, with Grad-CAM."""
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
 from galaxy_core.classes import CLASS_NAMES, CLASSES
-from galaxy_core.dashboard import state
+from galaxy_core.dashboard.data_source import require_dataset
+from galaxy_core.dashboard.loaded_models import loaded_model, predictor, require_checkpoints
+from galaxy_core.dashboard.scores import real_sample_images
 from galaxy_core.data.images import load_image
 from galaxy_core.errors import UserError
-from galaxy_core.evaluation.ensemble import RULES
 from galaxy_core.evaluation.gradcam import gradcam, overlay
+from galaxy_core.evaluation.metrics import accuracy_summary
+from galaxy_core.inference.ensemble import RULES
 
 st.title("Classify galaxies")
-labels = state.require_checkpoints()
+model_labels = require_checkpoints()
 
 left, right = st.columns([2, 1])
-chosen = left.multiselect("Models", list(labels), default=list(labels)[:1], format_func=labels.get, key="classify_models",
+chosen = left.multiselect("Models", list(model_labels), default=list(model_labels)[:1], format_func=model_labels.get, key="classify_models",
                           help="One model, or several combined by an ensemble rule.")
 rule = right.selectbox("Ensemble rule", RULES, key="classify_rule", disabled=len(chosen) < 2,
                        help="agreement: the second study's rule; soft: mean probabilities; f1_weighted: per-class validation F1 weights.")
@@ -22,9 +25,10 @@ if not chosen:
     st.warning("Choose at least one model.")
     st.stop()
 
-source = st.radio("Images", ["Upload", "From the dataset"], horizontal=True, key="classify_source")
-images, names = [], []
-if source == "Upload":
+UPLOAD, REAL_EXAMPLES, DATASET = "Upload", "Real galaxies (the check set)", "From the dataset"
+source = st.radio("Images", [UPLOAD, REAL_EXAMPLES, DATASET], horizontal=True, key="classify_source")
+images, names, truths = [], [], []
+if source == UPLOAD:
     uploads = st.file_uploader("JPEG or PNG images", type=["jpg", "jpeg", "png"], accept_multiple_files=True, key="classify_upload")
     for upload in uploads or []:
         try:
@@ -36,27 +40,48 @@ if source == "Upload":
             st.caption(f"{upload.name}: {note}")
         images.append(decoded.pixels)
         names.append(upload.name)
+        truths.append(None)
+elif source == REAL_EXAMPLES:
+    folder, pixels = real_sample_images()
+    files = [path.name for path in folder.files]
+    picked = st.pills("Real Galaxy10 DECaLS galaxies (click to classify; labels by Galaxy Zoo volunteers)", range(len(files)),
+                      selection_mode="multi", default=[files.index(f) for f in files if f.endswith("_curated.jpg")][:1],
+                      format_func=lambda i: f"{CLASSES[folder.labels[i]].short} · {files[i].removeprefix('g10_').removesuffix('.jpg')}",
+                      key="classify_real")
+    for i in picked or []:
+        images.append(pixels[i])
+        names.append(files[i])
+        truths.append(int(folder.labels[i]))
 else:
-    data = state.require_dataset()
+    data = require_dataset()
     index = int(st.number_input(f"Image index (0 to {len(data) - 1:,})", 0, len(data) - 1, 0, key="classify_index"))
     images.append(data.image(index))
-    names.append(f"#{index} (labelled {CLASS_NAMES[data.labels[index]]})")
+    names.append(f"#{index}")
+    truths.append(int(data.labels[index]))
+
+synthetic_trained = [meta for meta in (loaded_model(c)[1] for c in chosen) if (meta.get("data") or {}).get("synthetic")]
+if synthetic_trained and source != DATASET:
+    st.warning("Trained on synthetic galaxies only: on real images these models are often wrong. What they score: "
+               + "; ".join(f"**{m.get('model')}**: {accuracy_summary(m)}" for m in synthetic_trained) + ".")
 
 if not images:
     st.stop()
 
 try:
-    model_set = state.predictor(tuple(chosen), rule if len(chosen) > 1 else None)
+    model_set = predictor(tuple(chosen), rule if len(chosen) > 1 else None)
     with st.spinner("Classifying..."):
         results = model_set.predict(np.stack(images))
 except UserError as exc:
     st.error(str(exc))
     st.stop()
 
-for image, name, result in zip(images, names, results):
+for image, name, truth, result in zip(images, names, truths, results):
     st.subheader(name)
     picture, facts = st.columns([1, 1])
     facts.metric("Predicted class", result["class"], f"{result['confidence']:.1%} confidence", delta_color="off")
+    if truth is not None:
+        verdict = "right" if truth == result["label"] else "wrong"
+        facts.markdown(f"**True class:** {CLASS_NAMES[truth]} ({verdict})")
     if len(chosen) > 1:
         facts.caption(f"Ensemble ({rule}); decided by: **{result['source']}**")
         facts.dataframe([{"model": m, "vote": v["class"], "confidence": f"{v['confidence']:.1%}"} for m, v in result["members"].items()],
@@ -68,9 +93,10 @@ for image, name, result in zip(images, names, results):
                          yaxis={"autorange": "reversed"})
     facts.plotly_chart(figure, width="stretch", key=f"probabilities_{name}")
     with picture:
-        explain = st.selectbox("Grad-CAM model", chosen, format_func=labels.get, key=f"cam_model_{name}")
+        explain = st.selectbox("Grad-CAM model", chosen, format_func=model_labels.get, key=f"cam_model_{name}")
         target = st.selectbox("Grad-CAM class", ["predicted", *CLASS_NAMES], key=f"cam_class_{name}")
         opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.45, key=f"cam_opacity_{name}")
-        member = state.predictor((explain,), None).members[0]
-        heatmap, _ = gradcam(member[1], image, member[3], None if target == "predicted" else CLASS_NAMES.index(target))
-        st.image([image, overlay(image, heatmap, opacity, member[3])], caption=["image", f"Grad-CAM ({member[0]})"], width=260)
+        member = predictor((explain,), None).members[0]
+        heatmap, _ = gradcam(member.model, image, member.preprocessing, None if target == "predicted" else CLASS_NAMES.index(target))
+        st.image([image, overlay(image, heatmap, opacity, member.preprocessing)], caption=["image", f"Grad-CAM ({member.name})"],
+                 width=260)

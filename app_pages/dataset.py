@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 
 from galaxy_core.classes import CLASS_NAMES
-from galaxy_core.dashboard import state
+from galaxy_core.dashboard.data_source import require_dataset
 from galaxy_core.dashboard.charts import class_counts_figure
 from galaxy_core.data.images import STRETCHES, display_stretch
 from galaxy_core.data.splits import DEFAULT_SCHEME, PARTS, select, stratified_split
@@ -14,7 +14,7 @@ PAGE_SIZE = 24
 COLUMNS = 6
 
 st.title("Dataset browser")
-data = state.require_dataset()
+data = require_dataset()
 
 st.plotly_chart(class_counts_figure(data.class_counts(), compare_with_real=False), width="stretch")
 

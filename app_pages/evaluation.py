@@ -1,4 +1,5 @@
-"""Evaluation: metric cards, a clickable confusion matrix, per-class scores, curves, calibration, mistakes."""
+"""Evaluation on the dataset's test split or the real check set: metric cards, a clickable confusion matrix,
+per-class scores, curves, calibration, mistakes."""
 import io
 from pathlib import Path
 
@@ -8,48 +9,71 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from galaxy_core.classes import CLASS_NAMES, CLASSES
-from galaxy_core.dashboard import state
+from galaxy_core.dashboard.data_source import require_dataset
+from galaxy_core.dashboard.loaded_models import require_checkpoints, weights_stamp
+from galaxy_core.dashboard.scores import checkpoint_test_scores, ensemble_test_scores, real_sample_scores
+from galaxy_core.data.labelled_images import REAL_SAMPLE_NOTE
 from galaxy_core.dashboard.charts import confusion_figure, curves_figure, reliability_figure
 from galaxy_core.errors import UserError
-from galaxy_core.evaluation.ensemble import RULES
-from galaxy_core.evaluation.metrics import cell_members, confident_mistakes
+from galaxy_core.evaluation.metrics import SUMMARY_KEYS, SUMMARY_METRICS, cell_members, confident_mistakes
+from galaxy_core.inference.ensemble import RULES
 
 st.title("Evaluation")
-data = state.require_dataset()
-labels = state.require_checkpoints()
+data = require_dataset()
+model_labels = require_checkpoints()
 
 ENSEMBLE = "ensemble"
+TEST_SPLIT, REAL_SAMPLE = "Test split of the dataset in use", "Real check set (60 real galaxies)"
+scored_on = st.radio("Scored on", [TEST_SPLIT, REAL_SAMPLE], horizontal=True, key="eval_scored_on")
+real = scored_on == REAL_SAMPLE
 left, right = st.columns([3, 1])
-checkpoint = left.selectbox("Model", [*labels, ENSEMBLE], format_func=lambda c: labels.get(c, "An ensemble of several models..."),
+checkpoint = left.selectbox("Model", [*model_labels, ENSEMBLE], format_func=lambda c: model_labels.get(c, "An ensemble of several models..."),
                             key="eval_model")
 try:
     if checkpoint == ENSEMBLE:
-        members = st.multiselect("Members", list(labels), default=list(labels)[:2], format_func=labels.get, key="eval_members")
+        ensemble_members = st.multiselect("Members", list(model_labels), default=list(model_labels)[:2], format_func=model_labels.get,
+                                          key="eval_members")
         rule = right.selectbox("Rule", RULES, key="eval_rule")
-        if len(members) < 2:
+        if len(ensemble_members) < 2:
             st.warning("Choose at least two models.")
             st.stop()
-        result = state.ensemble_test_predictions(tuple(members), rule, str(data.path), data.fingerprint())
+        if real:
+            result = real_sample_scores(tuple(ensemble_members), rule, tuple(weights_stamp(c) for c in ensemble_members))
+        else:
+            result = ensemble_test_scores(tuple(ensemble_members), rule, str(data.path), data.fingerprint())
         st.caption(f"{rule} ensemble of {', '.join(result['members'])}; preferred (best on validation): {result['preferred']}. "
                    "Curves below are the preferred model's.")
+    elif real:
+        result = real_sample_scores((checkpoint,), None, (weights_stamp(checkpoint),))
     else:
-        result = state.test_predictions(checkpoint, str(data.path), data.fingerprint())
+        result = checkpoint_test_scores(checkpoint, str(data.path), data.fingerprint())
 except UserError as exc:
     st.error(str(exc))
     st.stop()
 metrics, meta = result["metrics"], result["meta"]
-if result["cross_dataset"]:
+
+
+def thumbnails(positions) -> list:
+    """Images of result positions: from the real check set, or read from the dataset (only those shown)."""
+    return list(result["pixels"][positions]) if "pixels" in result else list(data.images(result["indices"][positions]))
+
+
+def image_name(position: int) -> str:
+    return result["files"][position] if "files" in result else f"#{result['indices'][position]}"
+
+
+if real:
+    st.info(f"Scores on the {REAL_SAMPLE_NOTE}. 60 images: a 50% accuracy is uncertain by about ±6 points.")
+elif result["cross_dataset"]:
     st.warning("This model was trained on another dataset: these are its scores on this file's test split, a cross-dataset test.")
-if data.is_synthetic:
-    st.caption("Scores on synthetic galaxies; they say nothing about real ones.")
+if not real and data.is_synthetic:
+    st.caption("Scores on synthetic galaxies; they say nothing about real ones (switch to the real check set above).")
 
 cards = st.columns(6)
-for column, (name, key, fmt) in zip(cards, [("Accuracy", "accuracy", "{:.1%}"), ("Balanced accuracy", "balanced_accuracy", "{:.1%}"),
-                                            ("Macro-F1", "macro_f1", "{:.3f}"), ("Cross-entropy", "cross_entropy", "{:.3f}"),
-                                            ("KL divergence", "kl_divergence", "{:.3f}"), ("ECE", "ece", "{:.3f}")]):
+for column, (key, name, fmt) in zip(cards, SUMMARY_METRICS):
     column.metric(name, fmt.format(metrics[key]))
-st.caption(f"{metrics['count']:,} test images · split {meta['recipe']['split']} (seed {meta['recipe']['seed']}) · "
-           f"KL against targets smoothed by {metrics['kl_smoothing']}")
+scored = "real check-set images" if real else f"test images · split {meta['recipe']['split']} (seed {meta['recipe']['seed']})"
+st.caption(f"{metrics['count']:,} {scored} · KL against targets smoothed by {metrics['kl_smoothing']}")
 
 st.subheader("Confusion matrix")
 normalise = st.toggle("Row-normalised", key="eval_normalise")
@@ -58,13 +82,11 @@ event = st.plotly_chart(confusion_figure(np.array(metrics["confusion_matrix"]), 
 points = event.selection.points if event and event.selection else []
 if points:
     true_class, predicted_class = points[0]["customdata"][:2]
-    members = cell_members(result["labels"], result["probabilities"], true_class, predicted_class)
-    st.markdown(f"**True {CLASS_NAMES[true_class]}, predicted {CLASS_NAMES[predicted_class]}:** {len(members)} images, most confident first")
-    shown = members[:18]
+    in_cell = cell_members(result["labels"], result["probabilities"], true_class, predicted_class)
+    st.markdown(f"**True {CLASS_NAMES[true_class]}, predicted {CLASS_NAMES[predicted_class]}:** {len(in_cell)} images, most confident first")
+    shown = in_cell[:18]
     if len(shown):
-        thumbnails = data.images(result["indices"][shown])
-        st.image(list(thumbnails), width=120,
-                 caption=[f"#{result['indices'][m]} · {result['probabilities'][m].max():.0%}" for m in shown])
+        st.image(thumbnails(shown), width=120, caption=[f"{image_name(m)} · {result['probabilities'][m].max():.0%}" for m in shown])
 else:
     st.caption("Click a cell (or box-select several) to see the galaxies behind it.")
 
@@ -90,24 +112,27 @@ st.subheader("Most confident mistakes")
 mistakes = confident_mistakes(result["labels"], result["probabilities"], 12)
 if len(mistakes):
     predicted = result["probabilities"].argmax(axis=1)
-    st.image(list(data.images(result["indices"][mistakes])), width=120,
-             caption=[f"#{result['indices'][m]}: {CLASSES[result['labels'][m]].short} → {CLASSES[predicted[m]].short} "
+    st.image(thumbnails(mistakes), width=120,
+             caption=[f"{image_name(m)}: {CLASSES[result['labels'][m]].short} → {CLASSES[predicted[m]].short} "
                       f"({result['probabilities'][m].max():.0%})" for m in mistakes])
 else:
     st.write("No mistakes on this split.")
 
 st.subheader("Model comparison")
 rows = []
-for folder in labels:
+for folder in model_labels:
     try:
-        other = state.test_predictions(folder, str(data.path), data.fingerprint())["metrics"]
+        if real:
+            other = real_sample_scores((folder,), None, (weights_stamp(folder),))["metrics"]
+        else:
+            other = checkpoint_test_scores(folder, str(data.path), data.fingerprint())["metrics"]
     except UserError:
         continue
-    rows.append({"checkpoint": Path(folder).name, **{k: round(other[k], 4) for k in
-                 ("accuracy", "balanced_accuracy", "macro_f1", "cross_entropy", "kl_divergence", "ece")}})
+    rows.append({"checkpoint": Path(folder).name, **{k: round(other[k], 4) for k in SUMMARY_KEYS}})
+st.caption("On the real check set (a development set)." if real else "On the test split of the dataset in use.")
 st.dataframe(rows, hide_index=True)
 
-frame = pd.DataFrame({"index": result["indices"], "true_label": result["labels"],
+frame = pd.DataFrame({"image" if real else "index": result["files"] if real else result["indices"], "true_label": result["labels"],
                       "true_class": [CLASS_NAMES[c] for c in result["labels"]],
                       "predicted_class": [CLASS_NAMES[c] for c in result["probabilities"].argmax(axis=1)],
                       "confidence": result["probabilities"].max(axis=1),
@@ -115,5 +140,5 @@ frame = pd.DataFrame({"index": result["indices"], "true_label": result["labels"]
 buffer = io.StringIO()
 frame.to_csv(buffer, index=False)
 st.download_button("Download per-image predictions (CSV)", buffer.getvalue(),
-                   file_name=f"{Path(checkpoint).name if checkpoint != ENSEMBLE else 'ensemble'}_test_predictions.csv",
+                   file_name=f"{Path(checkpoint).name if checkpoint != ENSEMBLE else 'ensemble'}_{'real_sample' if real else 'test'}_predictions.csv",
                    mime="text/csv", key="eval_download")

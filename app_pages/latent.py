@@ -4,19 +4,21 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from galaxy_core.classes import CLASSES
-from galaxy_core.dashboard import state
+from galaxy_core.dashboard.data_source import require_dataset
+from galaxy_core.dashboard.loaded_models import require_checkpoints
+from galaxy_core.dashboard.scores import checkpoint_test_latents
 from galaxy_core.errors import UserError
 
 st.title("Latent space")
-data = state.require_dataset()
-labels = state.require_checkpoints()
+data = require_dataset()
+model_labels = require_checkpoints()
 
 left, middle, right = st.columns([2, 1, 1])
-checkpoint = left.selectbox("Model", list(labels), format_func=labels.get, key="latent_model")
+checkpoint = left.selectbox("Model", list(model_labels), format_func=model_labels.get, key="latent_model")
 dimensions = middle.radio("PCA", ["2-D", "3-D"], horizontal=True, key="latent_dims")
 colour_by = right.selectbox("Colour by", ["true class", "prediction", "correct or not"], key="latent_colour")
 try:
-    latent = state.test_latents(checkpoint, str(data.path), data.fingerprint())
+    latent = checkpoint_test_latents(checkpoint, str(data.path), data.fingerprint())
 except UserError as exc:
     st.error(str(exc))
     st.stop()

@@ -3,14 +3,15 @@ import time
 
 import streamlit as st
 
-from galaxy_core.dashboard import state
+from galaxy_core.dashboard.data_source import require_dataset
 from galaxy_core.dashboard.charts import curves_figure
 from galaxy_core.errors import UserError
 from galaxy_core.models import MODEL_NAMES, get_spec
+from galaxy_core.settings import checkpoints_root
 from galaxy_core.training import jobs
 
 st.title("Train a model")
-data = state.require_dataset()
+data = require_dataset()
 st.caption(f"Trains on the dataset in use: `{data.path.name}` ({len(data):,} images). The run is a separate process: "
            "it goes on if you leave this page, and the finished checkpoint appears in every model list.")
 
@@ -25,7 +26,7 @@ with st.form("train_form"):
     start = st.form_submit_button("Start training", type="primary")
 if start:
     try:
-        jobs.start(model, state.CHECKPOINTS / name, data=str(data.path), epochs=int(epochs), image_size=int(image_size),
+        jobs.start(model, checkpoints_root() / name, data=str(data.path), epochs=int(epochs), image_size=int(image_size),
                    device=device, weights="none")
         st.success(f"Started training {model} into checkpoints/{name}.")
     except UserError as exc:
@@ -34,7 +35,7 @@ if start:
 
 @st.fragment(run_every=3)
 def show_runs():
-    runs = jobs.runs(state.CHECKPOINTS)
+    runs = jobs.runs(checkpoints_root())
     if not runs:
         st.write("No training runs started from the dashboard yet.")
         return

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 CHILD = """
 import json, sys
 import torch, torchvision, timm  # noqa: F401  (the libraries' own memory is not the load's)
-from galaxy_core.training.checkpoint import load_checkpoint
+from galaxy_core.models.checkpoint import load_checkpoint
 
 def peak_mb():
     return [int(line.split()[1]) / 1024 for line in open("/proc/self/status") if line.startswith("VmHWM")][0]

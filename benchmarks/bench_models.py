@@ -24,13 +24,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from galaxy_core.data.default import CACHE_ENV, resolve_dataset  # noqa: E402
+from galaxy_core.data.default import resolve_dataset  # noqa: E402
+from galaxy_core.settings import CACHE_ENV  # noqa: E402
 from galaxy_core.data.galaxy10 import Galaxy10  # noqa: E402
 from galaxy_core.data.transforms import preprocess  # noqa: E402
 from galaxy_core.inference import dataset_logits  # noqa: E402
 from galaxy_core.models import MODEL_NAMES, create_model, get_spec  # noqa: E402
 from galaxy_core.models.registry import preprocessing_for  # noqa: E402
-from galaxy_core.training.trainer import _run_epoch, select_device  # noqa: E402
+from galaxy_core.settings import select_device  # noqa: E402
+from galaxy_core.training.trainer import run_epoch  # noqa: E402
 
 
 def timed(fn) -> float:
@@ -56,10 +58,10 @@ def main() -> None:
     indices = np.sort(rng.choice(len(data), n, replace=n > len(data)))
     images = torch.from_numpy(data.images(indices))
     for name in args.models.split(","):
-        recipe = get_spec(name).recipe.override(image_size=args.image_size)
-        recipe = recipe.__class__(**{**recipe.to_dict(), "weights": None,
-                                     "resize": None if recipe.resize is None else round(args.image_size * recipe.resize / get_spec(name).recipe.image_size)})
-        spec = preprocessing_for(recipe)
+        study = get_spec(name).recipe
+        recipe = study.override(image_size=args.image_size, weights=None,
+                                resize=None if study.resize is None else round(args.image_size * study.resize / study.image_size))
+        preprocessing = preprocessing_for(recipe)
         model = create_model(name, recipe).to(device)
         optimizer = torch.optim.AdamW(model.parameters(), 1e-4)
         labels = torch.from_numpy(data.labels[indices])
@@ -72,7 +74,7 @@ def main() -> None:
         scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" and not torch.cuda.is_bf16_supported() else None
 
         def train_steps(some):
-            _run_epoch(model, some, spec, device, recipe, optimizer, scaler, torch.Generator().manual_seed(0))
+            run_epoch(model, some, preprocessing, device, recipe, optimizer, scaler, torch.Generator().manual_seed(0))
             if device.type == "cuda":
                 torch.cuda.synchronize()
 
@@ -80,7 +82,7 @@ def main() -> None:
         train_rate = n / timed(lambda: train_steps(batches))
 
         model.eval()
-        tensors = preprocess(images, spec, device=device)
+        tensors = preprocess(images, preprocessing, device=device)
         if device.type == "cuda":  # as `batch_logits` runs it
             tensors = tensors.contiguous(memory_format=torch.channels_last)
 
@@ -92,7 +94,7 @@ def main() -> None:
                 torch.cuda.synchronize()
 
         def evaluate():
-            dataset_logits(model, data, indices, spec, device, batch_size=args.batch_size, workers=args.workers)
+            dataset_logits(model, data, indices, preprocessing, device, batch_size=args.batch_size, workers=args.workers)
 
         forward_only()  # warm-up
         with tempfile.TemporaryDirectory() as cache:  # an empty prepared-image cache for each model

@@ -96,7 +96,7 @@ def main() -> None:
     if args.file:
         base = Path(args.file)
     else:
-        from galaxy_core.data.default import cache_dir
+        from galaxy_core.settings import cache_dir
         from galaxy_core.data.synthetic import generate
 
         base = cache_dir() / "bench_galaxy10_17736.h5"

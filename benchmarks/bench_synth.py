@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from galaxy_core.data.synthetic import _worker_count, generate  # noqa: E402
+from galaxy_core.data.synthetic import generate, worker_count  # noqa: E402
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     print(json.dumps({
         "benchmark": "synth",
         "images": args.n,
-        "workers": _worker_count(args.workers),
+        "workers": worker_count(args.workers),
         "cpus": os.cpu_count(),
         "cpu": platform.processor() or platform.machine(),
         "seconds": round(seconds, 2),

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from galaxy_core.errors import UserError
 
@@ -73,7 +74,8 @@ def cmd_download(args) -> dict:
 
 
 def cmd_repack(args) -> dict:
-    from galaxy_core.data.galaxy10 import Galaxy10, repack
+    from galaxy_core.data.galaxy10 import Galaxy10
+    from galaxy_core.data.galaxy10_writer import repack
 
     bar, update = _progress_bar(f"repack {args.output}")
     with bar:
@@ -83,24 +85,23 @@ def cmd_repack(args) -> dict:
 
 def cmd_train(args) -> dict:
     from galaxy_core.data.default import resolve_dataset
-    from galaxy_core.models.registry import get_spec
+    from galaxy_core.models import get_spec
+    from galaxy_core.settings import checkpoints_root
     from galaxy_core.training.trainer import train
 
-    spec = get_spec(args.model)
-    weights = args.weights
-    if weights is not None and weights.lower() == "none":
-        weights = ""  # explicit: from scratch
-    recipe = spec.recipe.override(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, split=args.split,
-                                  seed=args.seed, weights=weights)
-    if args.epochs and spec.recipe.cosine_t_max == spec.recipe.epochs:
-        recipe = recipe.override(cosine_t_max=args.epochs)  # a shorter run anneals over its own length
+    study = get_spec(args.model).recipe
+    given = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr, "split": args.split, "seed": args.seed}
+    changes = {field: value for field, value in given.items() if value is not None}
+    if args.weights is not None:
+        changes["weights"] = None if args.weights.lower() == "none" else args.weights  # none: from scratch
+    if args.epochs and study.cosine_t_max == study.epochs:
+        changes["cosine_t_max"] = args.epochs  # a shorter run anneals over its own length
     if args.image_size:
-        recipe = recipe.override(image_size=args.image_size, resize=(None if recipe.resize is None
-                                 else round(args.image_size * recipe.resize / recipe.image_size)))
-    if recipe.weights == "":
-        recipe = recipe.__class__(**{**recipe.to_dict(), "weights": None})
+        changes["image_size"] = args.image_size
+        changes["resize"] = None if study.resize is None else round(args.image_size * study.resize / study.image_size)
+    recipe = study.override(**changes)
     data = resolve_dataset(args.data)
-    out = args.out or f"checkpoints/{args.model}"
+    out = args.out or checkpoints_root() / args.model
     bar, update = _progress_bar(f"train {args.model}", unit="batch")
     with bar:
         meta = train(recipe, data, out, device=args.device, workers=args.workers, max_batches=args.max_batches,
@@ -114,34 +115,56 @@ def cmd_train(args) -> dict:
 
 
 def cmd_evaluate(args) -> dict:
-    from galaxy_core.data.default import resolve_dataset
-    from galaxy_core.data.galaxy10 import Galaxy10
-    from galaxy_core.evaluation.evaluate import evaluate_checkpoint, evaluate_ensemble
-    from galaxy_core.training.trainer import select_device
+    from galaxy_core.evaluation.metrics import SUMMARY_KEYS
+    from galaxy_core.settings import select_device
 
     if (args.checkpoint is None) == (args.ensemble is None):
         raise UserError("evaluate needs --checkpoint DIR, or --ensemble RULE with --checkpoints DIR DIR [...].")
-    data = Galaxy10(resolve_dataset(args.data))
     device = str(select_device(args.device))
-    if args.checkpoint:
-        result = evaluate_checkpoint(args.checkpoint, data, args.split, args.tta, args.temperature, device=device)
+    if args.images or args.real_sample or args.labels:
+        result = _evaluate_images(args, device)
     else:
-        result = evaluate_ensemble(args.ensemble, args.checkpoints or [], data, args.split, args.tta, device=device, out=args.out)
+        result = _evaluate_dataset(args, device)
     if not args.json:  # a short summary; --json gives everything
         metrics = result["metrics"]
         result = {k: v for k, v in result.items() if k != "metrics"}
-        result["metrics"] = {k: metrics[k] for k in ("count", "accuracy", "balanced_accuracy", "macro_f1", "cross_entropy", "kl_divergence", "ece")}
+        result["metrics"] = {k: metrics[k] for k in ("count", *SUMMARY_KEYS)}
     return result
+
+
+def _evaluate_images(args, device: str) -> dict:
+    from galaxy_core.data.labelled_images import read_labelled_folder, real_sample
+    from galaxy_core.evaluation.folders import evaluate_folder
+
+    if args.real_sample == bool(args.images):
+        raise UserError("Give either --images DIR [--labels CSV] or --real-sample, not both (nor --labels alone).")
+    if args.data or args.temperature or args.split != "test":
+        raise UserError("--data, --split and --temperature are for Galaxy10 files: leave them out when evaluating a folder of images.")
+    folder = real_sample() if args.real_sample else read_labelled_folder(args.images, args.labels)
+    if args.checkpoint:
+        return evaluate_folder([args.checkpoint], folder, None, args.tta, device)
+    if len(args.checkpoints or []) < 2:
+        raise UserError("An ensemble needs at least two checkpoints: pass --checkpoints DIR DIR [...].")
+    return evaluate_folder(args.checkpoints, folder, args.ensemble, args.tta, device, args.out)
+
+
+def _evaluate_dataset(args, device: str) -> dict:
+    from galaxy_core.data.default import resolve_dataset
+    from galaxy_core.data.galaxy10 import Galaxy10
+    from galaxy_core.evaluation.evaluate import evaluate_checkpoint, evaluate_ensemble
+
+    data = Galaxy10(resolve_dataset(args.data))
+    if args.checkpoint:
+        return evaluate_checkpoint(args.checkpoint, data, args.split, args.tta, args.temperature, device=device)
+    return evaluate_ensemble(args.ensemble, args.checkpoints or [], data, args.split, args.tta, device=device, out=args.out)
 
 
 def cmd_predict(args) -> dict:
     import numpy as np
 
     from galaxy_core.data.images import load_image
-    from galaxy_core.inference import Predictor
-    from galaxy_core.training.trainer import select_device
-
-    from pathlib import Path
+    from galaxy_core.inference.predictor import Predictor
+    from galaxy_core.settings import select_device
 
     # `--checkpoints A B img.jpg` is the documented form: a checkpoint is a folder, so anything
     # else in that greedy list is one of the images that follow it.
@@ -165,17 +188,19 @@ def cmd_predict(args) -> dict:
 
 
 def _default_checkpoints() -> list:
-    from pathlib import Path
+    from galaxy_core.models.checkpoint import find_checkpoints
+    from galaxy_core.settings import checkpoints_root
 
-    found = sorted(p.parent for p in Path("checkpoints").glob("*/meta.json"))
+    found = find_checkpoints(checkpoints_root())
     if not found:
-        raise UserError("No checkpoints found in checkpoints/: train one with `python -m galaxy_core train --model cnn`.")
+        raise UserError(f"No checkpoints found in {checkpoints_root()}: train one with `python -m galaxy_core train --model cnn`.")
     return found
 
 
 def build_parser() -> argparse.ArgumentParser:
     from galaxy_core.data.download import DEFAULT_FILENAME, ZENODO_SHA256, ZENODO_URL
     from galaxy_core.data.splits import SCHEMES
+    from galaxy_core.settings import DEVICES
 
     parser = _Parser(prog="python -m galaxy_core", description="Galaxy10 DECaLS: data, training, evaluation.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -202,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("--sha256", default=ZENODO_SHA256, help="expected SHA256 (default: the Zenodo file's)")
     down.set_defaults(run=cmd_download)
 
-    from galaxy_core.models.registry import MODEL_NAMES
+    from galaxy_core.models import MODEL_NAMES
 
     tr = commands.add_parser("train", help="train a model; writes a checkpoint folder (resumes an interrupted run)")
     tr.add_argument("--model", required=True, choices=MODEL_NAMES)
@@ -213,14 +238,14 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--lr", type=float, help="learning rate (default: the study's)")
     tr.add_argument("--split", help="TRAIN/VAL/TEST percentages (default: the study's)")
     tr.add_argument("--seed", type=int)
-    tr.add_argument("--out", help="checkpoint folder (default: checkpoints/MODEL)")
-    tr.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    tr.add_argument("--out", help="checkpoint folder (default: MODEL in the checkpoints root, $GALAXY_CHECKPOINTS or ./checkpoints)")
+    tr.add_argument("--device", default="auto", choices=DEVICES)
     tr.add_argument("--weights", help="'imagenet' (download), a local .pth/.safetensors file, or 'none' (from scratch)")
     tr.add_argument("--workers", type=int, help="DataLoader worker processes (default: up to 4 on a GPU, none on the CPU)")
     tr.add_argument("--max-batches", type=int, help=argparse.SUPPRESS)  # debug: cap batches per epoch
     tr.set_defaults(run=cmd_train)
 
-    from galaxy_core.evaluation.ensemble import RULES
+    from galaxy_core.inference.ensemble import RULES
 
     ev = commands.add_parser("evaluate", help="metrics and per-image predictions of a checkpoint or an ensemble")
     ev.add_argument("--checkpoint", help="checkpoint folder")
@@ -228,10 +253,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--checkpoints", nargs="+", help="checkpoint folders for --ensemble")
     ev.add_argument("--data", help="Galaxy10 .h5 file (default: $GALAXY10_H5, else the synthetic default)")
     ev.add_argument("--split", default="test", choices=("train", "val", "test"))
+    ev.add_argument("--images", help="a folder of labelled JPEG/PNG images instead of a Galaxy10 file (labels.csv or class-named sub-folders)")
+    ev.add_argument("--labels", help="with --images: a CSV with columns file,label (label: 0-9 or a class name)")
+    ev.add_argument("--real-sample", action="store_true",
+                    help="the real check set shipped with galaxy_core (60 real galaxies; a development set)")
     ev.add_argument("--tta", action="store_true", help="average the 8 rotations/flips")
     ev.add_argument("--temperature", action="store_true", help="temperature scaling fitted on the validation split")
-    ev.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    ev.add_argument("--out", help="ensemble results folder (default: checkpoints/ensembles/RULE_SPLIT)")
+    ev.add_argument("--device", default="auto", choices=DEVICES)
+    ev.add_argument("--out", help="ensemble results folder (default: ensembles/RULE_SPLIT in the checkpoints root)")
     ev.add_argument("--json", action="store_true", help="print every metric (per class, confusion matrix, reliability)")
     ev.set_defaults(run=cmd_evaluate)
 
@@ -240,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--checkpoint", help="one checkpoint folder")
     pr.add_argument("--ensemble", choices=RULES, help="combine --checkpoints (default: all in checkpoints/) by this rule")
     pr.add_argument("--checkpoints", nargs="+")
-    pr.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    pr.add_argument("--device", default="auto", choices=DEVICES)
     pr.add_argument("--json", action="store_true", help="include every class's probability")
     pr.set_defaults(run=cmd_predict)
 

@@ -1,7 +1,6 @@
 """Shared fixtures: tiny synthetic Galaxy10 files, made once per test session, on the CPU."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import h5py
@@ -59,7 +58,6 @@ def tiny_checkpoints(tiny_h5, tmp_path_factory) -> Path:
 
     folder = tmp_path_factory.mktemp("checkpoints")
     for name in ("cnn", "efficientnet_b0"):
-        recipe = get_spec(name).recipe.override(image_size=32, epochs=1, batch_size=8, split="80/10/10")
-        recipe = recipe.__class__(**{**recipe.to_dict(), "weights": None, "resize": None})
+        recipe = get_spec(name).recipe.override(image_size=32, epochs=1, batch_size=8, split="80/10/10", weights=None, resize=None)
         train(recipe, tiny_h5, folder / name, device="cpu", workers=0, max_batches=2)
     return folder

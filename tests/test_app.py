@@ -1,5 +1,4 @@
 """Every dashboard page runs under Streamlit's AppTest on the embedded default (20 images here)."""
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -63,9 +62,7 @@ def test_sidebar_path_to_another_galaxy10_file_is_used(app, tmp_path):
 
 @pytest.fixture
 def with_checkpoints(tiny_checkpoints, monkeypatch):
-    from galaxy_core.dashboard import state
-
-    monkeypatch.setattr(state, "CHECKPOINTS", tiny_checkpoints)
+    monkeypatch.setenv("GALAXY_CHECKPOINTS", str(tiny_checkpoints))
     return tiny_checkpoints
 
 
@@ -159,3 +156,34 @@ def test_train_page_starts_a_background_run_that_appears_when_done(app, with_che
     assert (with_checkpoints / "from_the_page" / "meta.json").exists(), (with_checkpoints / "from_the_page" / "train.log").read_text()[-1500:]
     at.run()
     assert "from_the_page" in " ".join(c.value for c in at.sidebar.caption)
+
+
+def test_every_model_label_shows_synthetic_and_real_accuracy(app, with_checkpoints):
+    at = app.run()
+    sidebar = " ".join(c.value for c in at.sidebar.caption)
+    assert "synthetic test" in sidebar and "real check set" in sidebar and "dev set" in sidebar
+    at.switch_page("app_pages/classify.py").run()
+    options = at.multiselect(key="classify_models").options
+    assert options and all("synthetic test" in o and "real check set" in o for o in options)
+
+
+def test_evaluation_page_scores_the_real_check_set(app, with_checkpoints):
+    at = app.run()
+    at.switch_page("app_pages/evaluation.py").run()
+    at.radio(key="eval_scored_on").set_value("Real check set (60 real galaxies)").run()
+    assert not at.exception, at.exception
+    assert any("development set" in i.value for i in at.info)
+    assert "60 real check-set images" in captions(at)
+    assert [m.label for m in at.metric][0] == "Accuracy"
+    at.selectbox(key="eval_model").select("ensemble").run()
+    assert not at.exception, at.exception
+    assert "soft" in at.selectbox(key="eval_rule").options
+
+
+def test_classify_offers_the_real_galaxies_with_their_true_class(app, with_checkpoints):
+    at = app.run()
+    at.switch_page("app_pages/classify.py").run()
+    at.radio(key="classify_source").set_value("Real galaxies (the check set)").run()
+    assert not at.exception, at.exception
+    assert any("Trained on synthetic galaxies only" in w.value for w in at.warning)
+    assert "**True class:** Disturbed" in " ".join(m.value for m in at.markdown)

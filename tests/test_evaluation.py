@@ -9,12 +9,13 @@ from galaxy_core.data.galaxy10 import Galaxy10
 from galaxy_core.data.transforms import Preprocessing
 from galaxy_core.errors import UserError
 from galaxy_core.evaluation.embeddings import latent_features, pca_projection
-from galaxy_core.evaluation.ensemble import combine
+from galaxy_core.inference.ensemble import combine
 from galaxy_core.evaluation.gradcam import gradcam, overlay
 from galaxy_core.evaluation.metrics import compute_metrics, kl_divergence
-from galaxy_core.inference import dihedral_views, fit_temperature, softmax
+from galaxy_core.evaluation.metrics import fit_temperature
+from galaxy_core.inference.logits import dihedral_views, softmax
 from galaxy_core.models import create_model, get_spec
-from galaxy_core.training.checkpoint import load_checkpoint, save_checkpoint
+from galaxy_core.models.checkpoint import load_checkpoint, save_checkpoint
 
 
 def onehot(labels, confidence=1.0):
@@ -75,7 +76,7 @@ def test_soft_and_f1_weighted_rules():
 
 
 def test_members_are_aligned_on_the_images_they_all_held_out():
-    from galaxy_core.evaluation.ensemble import align_on_common, preferences
+    from galaxy_core.inference.ensemble import align_on_common, preferences
 
     a_idx, b_idx = np.array([1, 3, 5, 7]), np.array([3, 4, 7])
     a_p, b_p = onehot(np.array([0, 1, 2, 3])), onehot(np.array([4, 5, 6]))
@@ -105,15 +106,15 @@ def test_latent_pca_and_gradcam(tiny_h5):
     data = Galaxy10(tiny_h5)
     recipe = get_spec("cnn").recipe.override(image_size=32)
     model = create_model("cnn", recipe).eval()
-    spec = Preprocessing(32)
-    features = latent_features(model, data, np.arange(12), spec, torch.device("cpu"))
+    preprocessing = Preprocessing(32)
+    features = latent_features(model, data, np.arange(12), preprocessing, torch.device("cpu"))
     assert features.shape == (12, 512)
     coords, ratio = pca_projection(features, 3)
     assert coords.shape == (12, 3) and 0 < ratio.sum() <= 1.0001
     few, few_ratio = pca_projection(features[:2], 3)  # two images: one component, the rest zero
     assert few.shape == (2, 3) and np.all(few[:, 1:] == 0) and few_ratio[1:].sum() == 0
     assert pca_projection(features[:1], 3)[0].shape == (1, 3)
-    heatmap, predicted = gradcam(model, data.image(0), spec, target_class=3)
+    heatmap, predicted = gradcam(model, data.image(0), preprocessing, target_class=3)
     assert heatmap.shape == (32, 32) and 0 <= heatmap.min() and heatmap.max() <= 1 and 0 <= predicted < 10
     layer = dict(model.named_modules())[model.gradcam_layer]
     assert not layer._forward_hooks and not layer._backward_hooks, "Grad-CAM must remove its hooks"
@@ -127,8 +128,7 @@ def test_latent_pca_and_gradcam(tiny_h5):
 
 @pytest.mark.parametrize("name", ["cnn", "autoencoder", "resnet50", "efficientnet_b0", "efficientnet_b2"])
 def test_gradcam_works_for_every_model(name, tiny_h5):
-    recipe = get_spec(name).recipe.override(image_size=64)
-    recipe = recipe.__class__(**{**recipe.to_dict(), "weights": None, "resize": None})
+    recipe = get_spec(name).recipe.override(image_size=64, weights=None, resize=None)
     model = create_model(name, recipe).eval()
     from galaxy_core.models.registry import preprocessing_for
 
@@ -137,7 +137,7 @@ def test_gradcam_works_for_every_model(name, tiny_h5):
 
 
 def test_autoencoder_reconstructions_are_viewable_images(tiny_h5):
-    from galaxy_core.inference import reconstructions
+    from galaxy_core.inference.logits import reconstructions
 
     model = create_model("autoencoder", get_spec("autoencoder").recipe.override(image_size=32))
     images = Galaxy10(tiny_h5).images([0, 1])
@@ -189,14 +189,14 @@ def test_damaged_checkpoints_give_one_clear_sentence(tmp_path):
 
 
 def test_predictor_shares_models_it_is_given_and_matches_its_own_loading(tiny_checkpoints, tiny_h5):
-    from galaxy_core.inference import Predictor
-    from galaxy_core.training.checkpoint import load_checkpoint
+    from galaxy_core.inference.predictor import Predictor
+    from galaxy_core.models.checkpoint import load_checkpoint
 
     folders = [str(tiny_checkpoints / "cnn"), str(tiny_checkpoints / "efficientnet_b0")]
     held = {folder: load_checkpoint(folder) for folder in folders}
     shared = Predictor(folders, "soft", load=held.__getitem__)
     single = Predictor(folders[:1], None, load=held.__getitem__)
-    assert shared.members[0][1] is held[folders[0]][0] and single.members[0][1] is held[folders[0]][0]
+    assert shared.members[0].model is held[folders[0]][0] and single.members[0].model is held[folders[0]][0]
     images = Galaxy10(tiny_h5).images([0, 5, 9])
     own = Predictor(folders, "soft").predict(images)  # loads its own copies from disk
     for a, b in zip(shared.predict(images), own):
@@ -206,7 +206,7 @@ def test_predictor_shares_models_it_is_given_and_matches_its_own_loading(tiny_ch
 def test_loaded_weights_are_the_stored_half_precision_values_in_float32(tiny_checkpoints):
     from safetensors.torch import load_file
 
-    from galaxy_core.training.checkpoint import WEIGHTS_FILE, load_checkpoint
+    from galaxy_core.models.checkpoint import WEIGHTS_FILE, load_checkpoint
 
     model, _ = load_checkpoint(tiny_checkpoints / "cnn")
     stored = load_file(str(tiny_checkpoints / "cnn" / WEIGHTS_FILE))

@@ -11,7 +11,8 @@ from torch.utils.data import DataLoader
 
 from conftest import REPO, write_galaxy10
 from galaxy_core.data.dataset import Galaxy10Dataset
-from galaxy_core.data.galaxy10 import Galaxy10, repack
+from galaxy_core.data.galaxy10 import Galaxy10
+from galaxy_core.data.galaxy10_writer import repack
 from galaxy_core.errors import DataFileError
 
 

@@ -11,8 +11,7 @@ from galaxy_core.models.registry import preprocessing_for
 
 
 def small(name, **changes):
-    recipe = get_spec(name).recipe.override(image_size=32)
-    return recipe.__class__(**{**recipe.to_dict(), "weights": None, "resize": None, **changes})
+    return get_spec(name).recipe.override(**{"image_size": 32, "weights": None, "resize": None, **changes})
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

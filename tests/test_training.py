@@ -12,13 +12,13 @@ from conftest import REPO
 from galaxy_core.errors import UserError
 from galaxy_core.models import MODEL_NAMES, get_spec
 from galaxy_core.training import trainer
-from galaxy_core.training.checkpoint import load_checkpoint, read_meta
-from galaxy_core.training.recipes import Recipe
+from galaxy_core.models.checkpoint import load_checkpoint, read_meta
+from galaxy_core.models.recipe import Recipe
 
 
 def tiny(name, **changes) -> Recipe:
-    recipe = get_spec(name).recipe.override(image_size=32, epochs=2, batch_size=8)
-    return recipe.__class__(**{**recipe.to_dict(), "weights": None, "resize": None, "split": "80/10/10", **changes})
+    return get_spec(name).recipe.override(**{"image_size": 32, "epochs": 2, "batch_size": 8, "weights": None, "resize": None,
+                                             "split": "80/10/10", **changes})
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

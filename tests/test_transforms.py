@@ -17,8 +17,8 @@ def test_scales_to_unit_range_and_resizes():
 def test_resize_then_centre_crop_and_normalise():
     image = np.zeros((256, 256, 3), np.uint8)
     image[:, :128] = 255  # left half white
-    spec = Preprocessing(224, resize=260, mean=IMAGENET_MEAN, std=IMAGENET_STD)
-    out = preprocess(image, spec)
+    preprocessing = Preprocessing(224, resize=260, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    out = preprocess(image, preprocessing)
     assert out.shape == (1, 3, 224, 224)
     white = (1 - IMAGENET_MEAN[0]) / IMAGENET_STD[0]
     black = -IMAGENET_MEAN[0] / IMAGENET_STD[0]
@@ -28,9 +28,9 @@ def test_resize_then_centre_crop_and_normalise():
 
 def test_one_path_for_numpy_and_torch_single_and_batch():
     image = np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8)
-    spec = Preprocessing(32)
-    a = preprocess(image, spec)
-    b = preprocess(torch.from_numpy(image)[None], spec)
+    preprocessing = Preprocessing(32)
+    a = preprocess(image, preprocessing)
+    b = preprocess(torch.from_numpy(image)[None], preprocessing)
     assert torch.equal(a, b)
 
 

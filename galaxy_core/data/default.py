@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -16,18 +15,12 @@ import h5py
 
 from galaxy_core.data.synthetic import GENERATOR_VERSION, generate, partial_path
 from galaxy_core.errors import UserError
-
-DATA_ENV = "GALAXY10_H5"
-CACHE_ENV = "GALAXY_CORE_CACHE"
-DEFAULT_N_ENV = "GALAXY10_DEFAULT_N"  # for tests and quick demos; the default is DEFAULT_N
+from galaxy_core.processes import launch_cli
+from galaxy_core.settings import DATA_ENV, DEFAULT_N_ENV, cache_dir
 # Big enough to train and evaluate the demo models (500 test images at 80/10/10), small enough
 # to generate in about 80 s on two cores and to fit a Community Cloud disk (~0.8 GB).
 DEFAULT_N = 5000
 DEFAULT_SEED = 0
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "galaxy_core")
 
 
 def default_size() -> int:
@@ -41,9 +34,6 @@ def default_size() -> int:
 
 def default_dataset_path() -> Path:
     return cache_dir() / f"galaxy10_synthetic_v{GENERATOR_VERSION}_n{default_size()}_seed{DEFAULT_SEED}.h5"
-
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _lock_path() -> Path:
@@ -107,18 +97,9 @@ def generation_progress() -> tuple[int, int] | None:
 
 
 def start_generation_process(log: Path | None = None) -> subprocess.Popen:
-    """Generate the default in a separate, detached `python -m galaxy_core synth --default`.
-
-    Processes embedded in servers (Streamlit runs app.py as a stand-in __main__) must not start
-    multiprocessing pools themselves: the workers would re-import that __main__. A CLI process
-    has a plain __main__, survives page reruns, and reports progress through the partial file.
-    """
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
-    log = log or cache_dir() / "default_generation.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as handle:
-        return subprocess.Popen([sys.executable, "-m", "galaxy_core", "synth", "--default"], cwd=REPO_ROOT, env=env,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=handle, start_new_session=True)
+    """Generate the default in a separate, detached `python -m galaxy_core synth --default`
+    (see `galaxy_core.processes`); it reports progress through the partial file."""
+    return launch_cli(["synth", "--default"], log or cache_dir() / "default_generation.log", stdout_to_log=False)
 
 
 def resolve_dataset(explicit: str | os.PathLike | None = None, progress: Callable[[int, int], None] | None = None) -> Path:

@@ -7,11 +7,9 @@ per process, which makes a `Galaxy10` safe to hand to DataLoader worker processe
 from __future__ import annotations
 
 import hashlib
-import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import h5py
 import numpy as np
@@ -22,6 +20,7 @@ except ImportError:  # pragma: no cover - isal is in requirements.txt, but the r
     from zlib import decompress as _inflate, error as _InflateError
 
 from galaxy_core.classes import CLASS_NAMES, NUM_CLASSES
+from galaxy_core.data.galaxy10_layout import chunk_cache_options, layout_of, one_deflate_chunk_per_image, storage_end
 from galaxy_core.errors import DataFileError
 
 IMAGES_KEY = "images"
@@ -29,85 +28,6 @@ LABELS_KEY = "ans"
 METADATA_KEYS = ("ra", "dec", "redshift", "pxscale")
 SCHEMA_KEYS = (IMAGES_KEY, LABELS_KEY, *METADATA_KEYS)
 
-# A single-image read that decompresses more than this many times the image's own size is
-# "slow": the file should be repacked (one chunk per image) for random access.
-SLOW_ACCESS_FACTOR = 8
-MAX_CHUNK_CACHE = 128 * 2**20
-
-
-@dataclass(frozen=True)
-class Layout:
-    """How the images are stored, and what one random single-image read costs."""
-
-    chunks: tuple[int, ...] | None  # None: contiguous
-    compression: str | None
-    chunk_bytes: int  # bytes of one (uncompressed) chunk, or of one image when contiguous
-    chunks_per_image: int
-    read_amplification: float  # bytes decompressed for one image / bytes of one image
-
-    @property
-    def random_access_is_slow(self) -> bool:
-        return self.read_amplification > SLOW_ACCESS_FACTOR
-
-
-def _one_deflate_chunk_per_image(images: h5py.Dataset) -> bool:
-    """Whether each image is one chunk whose only filter is deflate: then it can be read raw and inflated here."""
-    if images.chunks != (1, *images.shape[1:]) or images.dtype != np.uint8:
-        return False
-    plist = images.id.get_create_plist()
-    return [plist.get_filter(i)[0] for i in range(plist.get_nfilters())] == [h5py.h5z.FILTER_DEFLATE]
-
-
-def _layout(images: h5py.Dataset) -> Layout:
-    image_bytes = int(np.prod(images.shape[1:])) * images.dtype.itemsize
-    if images.chunks is None:
-        return Layout(None, None, image_bytes, 1, 1.0)
-    chunk_bytes = int(np.prod(images.chunks)) * images.dtype.itemsize
-    per_image = int(np.prod([math.ceil(s / c) for s, c in zip(images.shape[1:], images.chunks[1:])]))
-    return Layout(
-        tuple(images.chunks),
-        images.compression,
-        chunk_bytes,
-        per_image,
-        per_image * chunk_bytes / image_bytes,
-    )
-
-
-def _next_prime(n: int) -> int:
-    def is_prime(k: int) -> bool:
-        return k > 1 and all(k % d for d in range(2, int(k**0.5) + 1))
-
-    while not is_prime(n):
-        n += 1
-    return n
-
-
-def _chunk_cache_options(layout: Layout) -> dict:
-    """Size HDF5's chunk cache to hold every chunk one image touches (twice over).
-
-    With the default 1 MiB cache, a layout whose chunks span many images re-decompresses the
-    same chunks for each neighbouring image; holding them makes batch reads of neighbours cheap.
-    """
-    wanted = 2 * layout.chunks_per_image * layout.chunk_bytes
-    nbytes = int(min(max(wanted, 2**20), MAX_CHUNK_CACHE))
-    slots = _next_prime(max(521, 10 * (nbytes // max(layout.chunk_bytes, 1))))
-    return {"rdcc_nbytes": nbytes, "rdcc_nslots": slots, "rdcc_w0": 1.0}
-
-
-def _storage_end(dataset: h5py.Dataset) -> int:
-    """The largest file offset the dataset's stored bytes reach (0 if nothing is stored)."""
-    dsid = dataset.id
-    if dataset.chunks is None:
-        offset = dsid.get_offset()
-        return 0 if offset is None else offset + dsid.get_storage_size()
-    ends = [0]
-    try:
-        dsid.chunk_iter(lambda info: ends.append(info.byte_offset + info.size))
-    except (AttributeError, NotImplementedError, RuntimeError):  # HDF5 older than 1.12.3
-        for i in range(dsid.get_num_chunks()):
-            info = dsid.get_chunk_info(i)
-            ends.append(info.byte_offset + info.size)
-    return max(ends)
 
 
 class Galaxy10:
@@ -145,8 +65,8 @@ class Galaxy10:
             raise DataFileError(f"{name} cannot be opened because {reason}: download or generate it again.") from None
         with handle:
             self._check_schema(handle, size)
-            self.layout = _layout(handle[IMAGES_KEY])
-            self._direct_chunks = _one_deflate_chunk_per_image(handle[IMAGES_KEY])
+            self.layout = layout_of(handle[IMAGES_KEY])
+            self._direct_chunks = one_deflate_chunk_per_image(handle[IMAGES_KEY])
             self.attrs = {k: _plain(v) for k, v in handle.attrs.items()}
             self._check_pixels_readable(handle)
 
@@ -191,7 +111,7 @@ class Galaxy10:
                 "Galaxy10 has ten classes, so this file is not Galaxy10 or is damaged."
             )
         for key in SCHEMA_KEYS:
-            if _storage_end(f[key]) > file_size:
+            if storage_end(f[key]) > file_size:
                 raise DataFileError(f"{name} is truncated ('{key}' runs past the end of the file): download or generate it again.")
         self.labels = labels
         self.metadata = {k: np.asarray(f[k][()], dtype=np.float64) for k in METADATA_KEYS}
@@ -210,7 +130,7 @@ class Galaxy10:
     def _images(self) -> h5py.Dataset:
         if self._handle is None or self._handle_pid != os.getpid():
             # A handle inherited through fork must not be used: open a fresh one in this process.
-            self._handle = h5py.File(self.path, "r", **_chunk_cache_options(self.layout))
+            self._handle = h5py.File(self.path, "r", **chunk_cache_options(self.layout))
             self._handle_pid = os.getpid()
             # Keep the dataset open: HDF5's chunk cache belongs to the open dataset, so opening
             # it per read would start every read with an empty cache.
@@ -334,51 +254,3 @@ def _plain(value):
     if isinstance(value, np.ndarray):
         return value.tolist()
     return value
-
-
-# ----- writing ------------------------------------------------------------------------------
-def create_galaxy10_datasets(f: h5py.File, n: int, height: int, width: int, compression_level: int = 4) -> None:
-    """Create the real file's schema in an open, writable HDF5 file.
-
-    Images get one gzip chunk each: a random single-image read decompresses exactly one image.
-    """
-    f.create_dataset(
-        IMAGES_KEY,
-        shape=(n, height, width, 3),
-        dtype=np.uint8,
-        chunks=(1, height, width, 3),
-        compression="gzip",
-        compression_opts=compression_level,
-    )
-    f.create_dataset(LABELS_KEY, shape=(n,), dtype=np.uint8)
-    for key in METADATA_KEYS:
-        f.create_dataset(key, shape=(n,), dtype=np.float64)
-
-
-def repack(
-    source: str | os.PathLike,
-    destination: str | os.PathLike,
-    progress: Callable[[int, int], None] | None = None,
-    block: int = 512,
-) -> Path:
-    """Rewrite a Galaxy10 file with one chunk per image, for fast random access. Atomic."""
-    from galaxy_core.fileio import atomic_path  # local: keeps this module's import light
-
-    src = Galaxy10(source)
-    destination = Path(destination)
-    if destination.resolve() == src.path.resolve():
-        raise DataFileError("repack needs a different output path than its input: choose a new file name.")
-    with atomic_path(destination, suffix=".partial") as tmp:
-        with h5py.File(tmp, "w") as out:
-            create_galaxy10_datasets(out, len(src), *src.image_shape[:2])
-            for key, value in src.attrs.items():
-                out.attrs[key] = value
-            out[LABELS_KEY][...] = src.labels.astype(np.uint8)
-            for key in METADATA_KEYS:
-                out[key][...] = src.metadata[key]
-            for start, images in src.iter_blocks(block):
-                out[IMAGES_KEY][start : start + len(images)] = images
-                if progress:
-                    progress(start + len(images), len(src))
-    src.close()
-    return destination

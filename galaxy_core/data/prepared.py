@@ -28,14 +28,13 @@ from galaxy_core.data.dataset import Galaxy10Dataset
 from galaxy_core.data.galaxy10 import Galaxy10
 from galaxy_core.data.transforms import Preprocessing, resized
 from galaxy_core.fileio import replace_with, temp_path_beside
+from galaxy_core.settings import cache_dir
 
 PREPARED_VERSION = 1  # bump when `resized` changes what it produces
 log = logging.getLogger(__name__)
 
 
 def prepared_path(data: Galaxy10, indices: np.ndarray, side: int) -> Path:
-    from galaxy_core.data.default import cache_dir
-
     stat = os.stat(data.path)
     fingerprint = data.fingerprint()
     key = hashlib.sha256()
@@ -57,11 +56,11 @@ def _open_cached(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
     return None
 
 
-def input_batches(data: Galaxy10, indices: np.ndarray, spec: Preprocessing, batch_size: int = 64,
+def input_batches(data: Galaxy10, indices: np.ndarray, preprocessing: Preprocessing, batch_size: int = 64,
                   workers: int = 0, cache: bool = True) -> Iterator[torch.Tensor]:
-    """uint8 (B, side, side, 3) batches of the given images, in order, resized for `spec` (not yet cropped)."""
+    """uint8 (B, side, side, 3) batches of the given images, in order, resized for `preprocessing` (not yet cropped)."""
     indices = np.asarray(indices, dtype=np.int64)
-    side = spec.resize or spec.input_size
+    side = preprocessing.resize or preprocessing.input_size
     shape = (len(indices), side, side, 3)
     path = prepared_path(data, indices, side) if cache and len(indices) else None
     cached = _open_cached(path, shape) if path else None
@@ -73,7 +72,7 @@ def input_batches(data: Galaxy10, indices: np.ndarray, spec: Preprocessing, batc
     writer = _PreparedWriter.start(path, shape) if path else None
     try:
         for images, _ in loader:
-            batch = resized(images, spec).permute(0, 2, 3, 1).contiguous()
+            batch = resized(images, preprocessing).permute(0, 2, 3, 1).contiguous()
             if writer is not None and not writer.append(batch):
                 writer = None
             yield batch

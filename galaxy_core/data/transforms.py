@@ -55,25 +55,25 @@ def as_batch(images) -> torch.Tensor:
     return batch
 
 
-def preprocess(images, spec: Preprocessing, augment: bool = False, generator: torch.Generator | None = None,
+def preprocess(images, preprocessing: Preprocessing, augment: bool = False, generator: torch.Generator | None = None,
                device: torch.device | str | None = None) -> torch.Tensor:
     """uint8 (N, H, W, 3) -> normalised float32 (N, 3, S, S)."""
     batch = as_batch(images)
     if device is not None:
         batch = batch.to(device, non_blocking=True)
-    x = resized(batch, spec)
-    if x.shape[-1] != spec.input_size:
-        x = TF.center_crop(x, [spec.input_size, spec.input_size])
+    x = resized(batch, preprocessing)
+    if x.shape[-1] != preprocessing.input_size:
+        x = TF.center_crop(x, [preprocessing.input_size, preprocessing.input_size])
     if augment:  # rotating 0-255 floats: the corners outside the rotated frame become 0, black sky
         x = random_flip_rotate(x.float(), generator)
     # ((x / 255) - mean) / std as one multiply-add straight from uint8: half the time of four passes.
-    mean = torch.tensor(spec.mean, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(spec.std, device=x.device).view(1, 3, 1, 1)
+    mean = torch.tensor(preprocessing.mean, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(preprocessing.std, device=x.device).view(1, 3, 1, 1)
     return torch.addcmul(-mean / std, x, 1.0 / (255.0 * std))
 
 
-def resized(batch: torch.Tensor, spec: Preprocessing) -> torch.Tensor:
-    """uint8 (N, H, W, 3) -> uint8 (N, 3, side, side), side = `spec.resize or spec.input_size`, before any crop.
+def resized(batch: torch.Tensor, preprocessing: Preprocessing) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> uint8 (N, 3, side, side), side = `preprocessing.resize or preprocessing.input_size`, before any crop.
 
     Resizing while still uint8: on the CPU, torchvision's channels-last uint8 bilinear kernel is
     14-19x faster than resizing floats (docs/benchmarks.md), and the rounding it adds (at most
@@ -81,7 +81,7 @@ def resized(batch: torch.Tensor, spec: Preprocessing) -> torch.Tensor:
     which is how the prepared-image cache (`data/prepared.py`) skips this step.
     """
     x = batch.permute(0, 3, 1, 2)
-    side = spec.resize or spec.input_size
+    side = preprocessing.resize or preprocessing.input_size
     if x.shape[-2:] != (side, side):
         x = TF.resize(x, [side, side], antialias=True)
     return x

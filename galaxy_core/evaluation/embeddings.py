@@ -12,12 +12,12 @@ from galaxy_core.data.transforms import Preprocessing, preprocess
 
 
 @torch.no_grad()
-def latent_features(model: nn.Module, data: Galaxy10, indices: np.ndarray, spec: Preprocessing, device: torch.device,
+def latent_features(model: nn.Module, data: Galaxy10, indices: np.ndarray, preprocessing: Preprocessing, device: torch.device,
                     batch_size: int = 64) -> np.ndarray:
     model.eval()
     out = []
-    for images in input_batches(data, indices, spec, batch_size):
-        out.append(model.features(preprocess(images, spec, device=device)).float().cpu())
+    for images in input_batches(data, indices, preprocessing, batch_size):
+        out.append(model.features(preprocess(images, preprocessing, device=device)).float().cpu())
     return torch.cat(out).numpy()
 
 

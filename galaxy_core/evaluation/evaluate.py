@@ -19,11 +19,12 @@ from galaxy_core.data.galaxy10 import Galaxy10
 from galaxy_core.data.splits import Split, stratified_split
 from galaxy_core.data.transforms import Preprocessing
 from galaxy_core.errors import UserError
-from galaxy_core.evaluation.ensemble import align_on_common, combine, preferences
-from galaxy_core.evaluation.metrics import compute_metrics
+from galaxy_core.evaluation.metrics import compute_metrics, fit_temperature, kl_smoothing
 from galaxy_core.fileio import atomic_path, write_json_atomic
-from galaxy_core.inference import dataset_logits, fit_temperature, softmax
-from galaxy_core.training.checkpoint import load_checkpoint
+from galaxy_core.inference.ensemble import EnsembleOutput, align_on_common, combine, preferences
+from galaxy_core.inference.logits import dataset_logits, softmax
+from galaxy_core.models.checkpoint import load_checkpoint
+from galaxy_core.settings import checkpoints_root
 
 
 @dataclass
@@ -33,7 +34,18 @@ class ModelPredictions:
     labels: np.ndarray
     probabilities: np.ndarray
     temperature: float
-    val_metrics: dict | None = None  # re-scored on the validation split (with the same TTA/temperature), if asked
+    val_metrics: dict | None = None  # on the validation split: re-scored (with the same TTA/temperature) or as stored
+
+
+@dataclass
+class EnsembleScores:
+    indices: np.ndarray  # the images every member scored, ascending
+    labels: np.ndarray
+    output: EnsembleOutput
+    metrics: dict
+    names: list[str]
+    preferred: int  # position of the preferred member (best on validation)
+    member_accuracy: dict[str, float]
 
 
 def checkpoint_split(meta: dict, data: Galaxy10) -> tuple[Split, bool]:
@@ -52,22 +64,34 @@ def predict_checkpoint(directory: str | Path, data: Galaxy10, part: str = "test"
                        batch_size: int = 64, workers: int = 0, loaded: tuple | None = None) -> tuple[ModelPredictions, dict]:
     """Per-image predictions of one checkpoint on a split; `loaded` = (model, meta) reuses a model already in memory."""
     model, meta = loaded or load_checkpoint(directory, device)
-    spec = Preprocessing.from_dict(meta["preprocessing"])
+    preprocessing = Preprocessing.from_dict(meta["preprocessing"])
     split, cross = checkpoint_split(meta, data)
     indices = split.indices(part)
     if len(indices) == 0:
         raise UserError(f"{data.path} has no images in its {part} split ({meta['recipe']['split']}): it is too small; use a bigger file.")
     torch_device = torch.device(device)
-    logits = dataset_logits(model, data, indices, spec, torch_device, batch_size, tta, workers)
+    logits = dataset_logits(model, data, indices, preprocessing, torch_device, batch_size, tta, workers)
     t, val_metrics = 1.0, None
     if temperature or need_validation:
-        val_logits = dataset_logits(model, data, split.val, spec, torch_device, batch_size, tta, workers)
+        val_logits = dataset_logits(model, data, split.val, preprocessing, torch_device, batch_size, tta, workers)
         if temperature:
             t = fit_temperature(val_logits, data.labels[split.val])
         val_metrics = compute_metrics(data.labels[split.val], softmax(val_logits, t))
     name = Path(directory).name
     predictions = ModelPredictions(name, indices, data.labels[indices], softmax(logits, t), t, val_metrics)
     return predictions, {"meta": meta, "split": split, "cross_dataset": cross}
+
+
+def score_ensemble(rule: str, members: list[ModelPredictions]) -> EnsembleScores:
+    """Combine members' predictions by `rule` on the images every member scored (members may come from
+    different studies' splits); the preferred member and F1 weights come from their validation metrics."""
+    common, aligned = align_on_common([m.indices for m in members], [m.probabilities for m in members])
+    names = [m.name for m in members]
+    preferred, val_f1 = preferences([m.val_metrics for m in members])
+    output = combine(rule, aligned, names, preferred, val_f1)
+    labels = members[0].labels[np.searchsorted(members[0].indices, common)]
+    member_accuracy = {name: compute_metrics(labels, p)["accuracy"] for name, p in zip(names, aligned)}
+    return EnsembleScores(common, labels, output, compute_metrics(labels, output.probabilities), names, preferred, member_accuracy)
 
 
 def write_predictions_csv(path: Path, indices, labels, probabilities, extra: dict[str, list] | None = None) -> None:
@@ -88,8 +112,7 @@ def evaluate_checkpoint(directory: str | Path, data: Galaxy10, part: str = "test
                         device: str = "cpu", workers: int = 0) -> dict:
     directory = Path(directory)
     predictions, context = predict_checkpoint(directory, data, part, tta, temperature, device=device, workers=workers)
-    smoothing = context["meta"]["recipe"].get("label_smoothing") or 0.1
-    metrics = compute_metrics(predictions.labels, predictions.probabilities, smoothing)
+    metrics = compute_metrics(predictions.labels, predictions.probabilities, kl_smoothing(context["meta"]["recipe"]))
     suffix = f"{part}{'_tta' if tta else ''}{'_temperature' if temperature else ''}"
     result = {"checkpoint": str(directory), "model": context["meta"]["model"], "part": part, "tta": tta,
               "temperature": predictions.temperature, "cross_dataset": context["cross_dataset"], "data": str(data.path),
@@ -104,24 +127,15 @@ def evaluate_ensemble(rule: str, directories: list[str | Path], data: Galaxy10, 
     """Combine several checkpoints by `rule`; the preferred model is the best on validation."""
     if len(directories) < 2:
         raise UserError("An ensemble needs at least two checkpoints: pass --checkpoints DIR DIR [...].")
-    members, splits = [], []
-    for directory in directories:
-        predictions, context = predict_checkpoint(directory, data, part, tta, need_validation=True, device=device, workers=workers)
-        members.append(predictions)
-        splits.append(context["split"].indices(part))
-    # Members may come from different studies' splits: score the images every member holds out.
-    common, aligned = align_on_common(splits, [m.probabilities for m in members])
-    names = [m.name for m in members]
-    preferred, val_f1 = preferences([m.val_metrics for m in members])
-    output = combine(rule, aligned, names, preferred, val_f1)
-    labels = data.labels[common]
-    metrics = compute_metrics(labels, output.probabilities)
-    member_metrics = {name: compute_metrics(labels, p)["accuracy"] for name, p in zip(names, aligned)}
-    out = Path(out) if out else Path("checkpoints") / "ensembles" / f"{rule}_{part}"
+    members = [predict_checkpoint(directory, data, part, tta, need_validation=True, device=device, workers=workers)[0]
+               for directory in directories]
+    scores = score_ensemble(rule, members)
+    out = Path(out) if out else checkpoints_root() / "ensembles" / f"{rule}_{part}"
     out.mkdir(parents=True, exist_ok=True)
-    write_predictions_csv(out / "predictions.csv", common, labels, output.probabilities, {"source": output.source})
-    result = {"rule": rule, "members": [str(d) for d in directories], "preferred": names[preferred], "part": part, "tta": tta,
-              "images": int(len(common)), "metrics": metrics, "member_accuracy": member_metrics,
+    write_predictions_csv(out / "predictions.csv", scores.indices, scores.labels, scores.output.probabilities,
+                          {"source": scores.output.source})
+    result = {"rule": rule, "members": [str(d) for d in directories], "preferred": scores.names[scores.preferred], "part": part,
+              "tta": tta, "images": int(len(scores.indices)), "metrics": scores.metrics, "member_accuracy": scores.member_accuracy,
               "predictions_csv": str(out / "predictions.csv")}
     write_json_atomic(out / "evaluation.json", result)
     return result

@@ -3,11 +3,43 @@ and the second's (per-class F1), plus balanced accuracy, confusion matrix and ca
 from __future__ import annotations
 
 import numpy as np
+import torch
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score, log_loss, precision_recall_fscore_support
 
 from galaxy_core.classes import CLASS_NAMES, NUM_CLASSES
 
 EPS = 1e-12
+# KL divergence is measured against label-smoothed targets: the recipe's smoothing, else this.
+DEFAULT_KL_SMOOTHING = 0.1
+# The headline metrics, in the order every summary shows them (CLI, Overview, Evaluation): key, label, format.
+SUMMARY_METRICS: tuple[tuple[str, str, str], ...] = (
+    ("accuracy", "Accuracy", "{:.1%}"),
+    ("balanced_accuracy", "Balanced accuracy", "{:.1%}"),
+    ("macro_f1", "Macro-F1", "{:.3f}"),
+    ("cross_entropy", "Cross-entropy", "{:.3f}"),
+    ("kl_divergence", "KL divergence", "{:.3f}"),
+    ("ece", "ECE", "{:.3f}"),
+)
+SUMMARY_KEYS = tuple(key for key, _, _ in SUMMARY_METRICS)
+
+
+def accuracy_summary(meta: dict) -> str:
+    """A checkpoint's two headline accuracies side by side, each saying what it was measured on:
+    its own test split (synthetic or real data) and the real check set (a development set)."""
+    metrics = meta.get("metrics") or {}
+    kind = "synthetic" if (meta.get("data") or {}).get("synthetic") else "real"
+    test = (metrics.get("test") or {}).get("accuracy")
+    real = metrics.get("real_sample")
+    own = f"{kind} test {test:.1%}" if test is not None else f"{kind} test not measured"
+    if not real:
+        return f"{own} · real check set not measured"
+    right = round(real["accuracy"] * real["count"])
+    return f"{own} · real check set {real['accuracy']:.0%} ({right}/{real['count']}, dev set)"
+
+
+def kl_smoothing(recipe: dict) -> float:
+    """The smoothing of the KL targets for a model trained with `recipe` (a recipe's dict)."""
+    return recipe.get("label_smoothing") or DEFAULT_KL_SMOOTHING
 
 
 def kl_divergence(labels: np.ndarray, probabilities: np.ndarray, smoothing: float) -> float:
@@ -44,7 +76,7 @@ def _clipped(probabilities: np.ndarray) -> np.ndarray:
     return p / p.sum(axis=1, keepdims=True)
 
 
-def compute_metrics(labels: np.ndarray, probabilities: np.ndarray, smoothing: float = 0.1) -> dict:
+def compute_metrics(labels: np.ndarray, probabilities: np.ndarray, smoothing: float = DEFAULT_KL_SMOOTHING) -> dict:
     labels = np.asarray(labels, dtype=np.int64)
     probabilities = np.asarray(probabilities, dtype=np.float64)
     predictions = probabilities.argmax(axis=1)
@@ -80,3 +112,20 @@ def confident_mistakes(labels: np.ndarray, probabilities: np.ndarray, count: int
     """Positions of the wrong predictions the model was surest of."""
     wrong = np.flatnonzero(probabilities.argmax(axis=1) != labels)
     return wrong[np.argsort(-probabilities[wrong].max(axis=1), kind="stable")][:count]
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Temperature scaling: the single T minimising validation NLL (Guo et al. 2017)."""
+    z = torch.tensor(logits, dtype=torch.float64)
+    y = torch.tensor(labels, dtype=torch.long)
+    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=100)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(z / log_t.exp(), y)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return float(log_t.exp().item())

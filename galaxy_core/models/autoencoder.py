@@ -4,6 +4,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from galaxy_core.errors import UserError
+from galaxy_core.models.recipe import Recipe
+from galaxy_core.models.registry import register_model
+
 
 def _down(c_in: int, c_out: int) -> nn.Module:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
@@ -15,6 +19,9 @@ def _up(c_in: int, c_out: int, last: bool = False) -> nn.Module:
     return nn.Sequential(*layers)
 
 
+@register_model("Autoencoder-classifier multi-task model (first study)", Recipe(
+    "autoencoder", image_size=256, optimizer="adam", learning_rate=1e-4, batch_size=64, epochs=70, label_smoothing=0.1,
+    grad_clip=1.0, reconstruction_weight=0.5, split="65/15/20"))
 class AutoencoderClassifier(nn.Module):
     """Encoder: 4 stride-2 convs to a latent vector. Decoder: transposed convs back to the image,
     sigmoid output (inputs are in [0, 1]), trained with MSE. Classifier: FC + batch norm + dropout.
@@ -26,8 +33,11 @@ class AutoencoderClassifier(nn.Module):
     gradcam_layer = "encoder.3.0"  # the last encoder convolution
     multitask = True
 
-    def __init__(self, num_classes: int = 10, image_size: int = 256, channels=(32, 64, 128, 256), latent_dim: int = 256, dropout: float = 0.3):
+    def __init__(self, num_classes: int = 10, image_size: int = 256, weights: str | None = None, channels=(32, 64, 128, 256),
+                 latent_dim: int = 256, dropout: float = 0.3):
         super().__init__()
+        if weights:
+            raise UserError("The autoencoder has no pretrained weights: train it from scratch (--weights none).")
         widths = (3, *channels)
         self.encoder = nn.Sequential(*[_down(a, b) for a, b in zip(widths[:-1], widths[1:])])
         self.side = image_size // 16

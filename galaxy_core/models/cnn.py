@@ -4,15 +4,24 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from galaxy_core.errors import UserError
+from galaxy_core.models.recipe import Recipe
+from galaxy_core.models.registry import register_model
 
+
+@register_model("Baseline 4-block CNN (first study)", Recipe(
+    "cnn", image_size=256, optimizer="adam", learning_rate=1e-4, batch_size=32, epochs=50, split="65/15/20"))
 class BaselineCNN(nn.Module):
     """4 x [3x3 conv, ReLU, batch norm, 2x2 max-pool, dropout 0.25] with growing channels, then
     flatten, FC 512 + ReLU + dropout 0.25, FC 10 (the softmax lives in the loss)."""
 
     gradcam_layer = "blocks.3.0"  # the last convolution
 
-    def __init__(self, num_classes: int = 10, image_size: int = 256, channels=(32, 64, 128, 256), dropout: float = 0.25, hidden: int = 512):
+    def __init__(self, num_classes: int = 10, image_size: int = 256, weights: str | None = None, channels=(32, 64, 128, 256),
+                 dropout: float = 0.25, hidden: int = 512):
         super().__init__()
+        if weights:
+            raise UserError("The baseline CNN has no pretrained weights: train it from scratch (--weights none).")
         layers, previous = [], 3
         for width in channels:
             layers.append(nn.Sequential(

@@ -8,17 +8,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from galaxy_core.errors import UserError
 from galaxy_core.fileio import write_json_atomic
-from galaxy_core.training.trainer import PROGRESS_JSON
+from galaxy_core.models.checkpoint import META_FILE
+from galaxy_core.processes import launch_cli
+from galaxy_core.training.run_state import PROGRESS_JSON
 
 JOB_JSON = "job.json"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def start(model: str, out: Path, data: str | None = None, epochs: int | None = None, image_size: int | None = None,
@@ -27,16 +26,13 @@ def start(model: str, out: Path, data: str | None = None, epochs: int | None = N
     if status(out)["running"]:
         raise UserError(f"A training run is already writing to {out}: wait for it or cancel it first.")
     out.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "galaxy_core", "train", "--model", model, "--out", str(out), "--device", device]
+    arguments = ["train", "--model", model, "--out", str(out), "--device", device]
     for flag, value in (("--data", data), ("--epochs", epochs), ("--image-size", image_size), ("--weights", weights)):
         if value is not None:
-            command += [flag, str(value)]
-    command += extra or []
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
-    with open(out / "train.log", "ab") as log:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                   start_new_session=True)
-    write_json_atomic(out / JOB_JSON, {"pid": process.pid, "command": command, "started": time.time()})
+            arguments += [flag, str(value)]
+    arguments += extra or []
+    process = launch_cli(arguments, out / "train.log")
+    write_json_atomic(out / JOB_JSON, {"pid": process.pid, "command": process.args, "started": time.time()})
     return out
 
 
@@ -62,7 +58,7 @@ def status(out: Path) -> dict:
     running = bool(job) and _alive(int(job["pid"])) and (progress or {}).get("state") != "done"
     log = out / "train.log"
     tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
-    return {"running": running, "job": job, "progress": progress, "finished": (out / "meta.json").exists(),
+    return {"running": running, "job": job, "progress": progress, "finished": (out / META_FILE).exists(),
             "last_log_line": tail[0] if tail else ""}
 
 

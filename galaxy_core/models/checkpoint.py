@@ -16,6 +16,8 @@ from torch import nn
 
 from galaxy_core.errors import UserError
 from galaxy_core.fileio import atomic_path, write_json_atomic
+from galaxy_core.models.recipe import Recipe
+from galaxy_core.models.registry import create_model
 
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "meta.json"
@@ -48,6 +50,11 @@ def save_checkpoint(directory: str | Path, model: nn.Module, meta: dict, half: b
     return directory
 
 
+def find_checkpoints(root: str | Path) -> list[Path]:
+    """Checkpoint folders directly under `root` (each holds a meta.json), sorted by name."""
+    return sorted(p.parent for p in Path(root).glob(f"*/{META_FILE}"))
+
+
 def read_meta(directory: str | Path) -> dict:
     directory = Path(directory)
     meta_path = directory / META_FILE
@@ -64,17 +71,22 @@ def read_meta(directory: str | Path) -> dict:
     return meta
 
 
+def record_metrics(directory: str | Path, key: str, metrics: dict) -> None:
+    """Store metrics measured after training (say, on the real check set) in the checkpoint's meta.json,
+    as `metrics[key]`; the weights and their checksum are untouched."""
+    meta = read_meta(directory)
+    meta.setdefault("metrics", {})[key] = metrics
+    write_json_atomic(Path(directory) / META_FILE, meta)
+
+
 def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """The trained model (eval mode, float32) and its metadata, or one clear UserError."""
-    from galaxy_core.models.registry import create_model
-    from galaxy_core.training.recipes import Recipe
-
     directory = Path(directory)
     meta = read_meta(directory)
     weights = directory / WEIGHTS_FILE
     if meta.get("weights_sha256") and meta["weights_sha256"] != _sha256(weights):
         raise UserError(f"{weights} does not match its {META_FILE} (SHA256 differs): the checkpoint is damaged or half-written; train it again.")
-    recipe = Recipe.from_dict({**meta["recipe"], "weights": None})  # never fetch ImageNet weights to load our own
+    recipe = Recipe.from_dict(meta["recipe"]).override(weights=None)  # never fetch ImageNet weights to load our own
     model = create_model(meta["model"], recipe)
     try:
         state = load_file(str(weights))

@@ -46,8 +46,9 @@ def combine(rule: str, probabilities: list[np.ndarray], names: list[str], prefer
     if rule == "soft":
         combined = stack.mean(axis=0)
     else:
-        if val_f1 is None or len(val_f1) != len(probabilities):
-            raise UserError("The f1_weighted rule needs every model's per-class validation F1: evaluate on the validation split first.")
+        if val_f1 is None or len(val_f1) != len(probabilities) or any(f is None for f in val_f1):
+            raise UserError("The f1_weighted rule needs every model's per-class validation F1 (its meta.json's validation "
+                            "metrics): retrain the checkpoints with this version, or choose agreement or soft.")
         weights = np.stack([np.asarray(w, dtype=np.float64) for w in val_f1])[:, None, :] + 1e-6  # (M, 1, C)
         combined = (stack * weights).sum(axis=0) / weights.sum(axis=0)
         combined /= combined.sum(axis=1, keepdims=True)

@@ -1,4 +1,6 @@
-"""The two studies' hyper-parameters, one frozen recipe per model; any field can be overridden."""
+"""A recipe: the hyper-parameters of one training run, frozen; any field can be overridden.
+
+Each model family declares its study's recipe beside its builder (see `models/registry.py`)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
@@ -39,8 +41,7 @@ class Recipe:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def override(self, **changes) -> "Recipe":
-        """A copy with the given fields changed (None values are ignored)."""
-        changes = {k: v for k, v in changes.items() if v is not None}
+        """A copy with exactly the given fields changed (None included: `weights=None` means from scratch)."""
         unknown = set(changes) - {f.name for f in fields(self)}
         if unknown:
             raise UserError(f"Unknown recipe setting(s): {', '.join(sorted(unknown))}.")
@@ -50,21 +51,3 @@ class Recipe:
         if updated.resize is not None and updated.resize < updated.image_size:
             updated = replace(updated, resize=None)  # an override of image_size beyond the resize
         return updated
-
-
-# First study: baseline CNN, autoencoder-classifier, ResNet50 (65/15/20 split).
-# Second study: EfficientNet-B0 and -B2 (80/10/10 split).
-RECIPES: dict[str, Recipe] = {
-    "cnn": Recipe("cnn", image_size=256, optimizer="adam", learning_rate=1e-4, batch_size=32, epochs=50, split="65/15/20"),
-    "autoencoder": Recipe("autoencoder", image_size=256, optimizer="adam", learning_rate=1e-4, batch_size=64, epochs=70,
-                          label_smoothing=0.1, grad_clip=1.0, reconstruction_weight=0.5, split="65/15/20"),
-    "resnet50": Recipe("resnet50", image_size=224, normalisation="imagenet", optimizer="adam", learning_rate=1e-5, batch_size=32,
-                       epochs=50, label_smoothing=0.1, scheduler="plateau", plateau_patience=3, plateau_factor=0.5,
-                       early_stopping_patience=10, weights="imagenet", split="65/15/20"),
-    "efficientnet_b0": Recipe("efficientnet_b0", image_size=128, normalisation="imagenet", optimizer="adamw", learning_rate=3e-4,
-                              weight_decay=1e-4, batch_size=64, epochs=30, label_smoothing=0.05, scheduler="cosine", cosine_t_max=30,
-                              weights="imagenet"),
-    "efficientnet_b2": Recipe("efficientnet_b2", image_size=224, resize=260, normalisation="imagenet", optimizer="adamw",
-                              learning_rate=2e-4, weight_decay=1e-4, batch_size=32, epochs=30, label_smoothing=0.05,
-                              scheduler="cosine", cosine_t_max=30),
-}

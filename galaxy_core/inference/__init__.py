@@ -1,0 +1,7 @@
+"""Inference: logits through the one preprocessing path, ensemble rules, and the Predictor."""
+from galaxy_core.inference.ensemble import RULES, combine
+from galaxy_core.inference.logits import MODEL_LOCK, batch_logits, dataset_logits, dihedral_views, reconstructions, softmax
+from galaxy_core.inference.predictor import Predictor
+
+__all__ = ["MODEL_LOCK", "RULES", "Predictor", "batch_logits", "combine", "dataset_logits", "dihedral_views", "reconstructions",
+           "softmax"]

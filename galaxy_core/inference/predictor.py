@@ -1,0 +1,73 @@
+"""The Predictor: checkpoint(s) in, per-image predictions out, for one model or an ensemble.
+
+The CLI's `predict`, the dashboard and the HTTP service all classify through it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from galaxy_core.classes import CLASS_NAMES
+from galaxy_core.data.transforms import Preprocessing
+from galaxy_core.errors import UserError
+from galaxy_core.inference.ensemble import combine, preferences
+from galaxy_core.inference.logits import MODEL_LOCK, batch_logits, softmax
+from galaxy_core.models.checkpoint import load_checkpoint
+
+
+@dataclass(frozen=True)
+class Member:
+    """One model of a Predictor: its checkpoint folder's name, the model, its metadata and input preprocessing."""
+
+    name: str
+    model: nn.Module
+    meta: dict
+    preprocessing: Preprocessing
+
+
+class Predictor:
+    """Checkpoint(s) in, probabilities out: one model, or several combined by an ensemble rule."""
+
+    def __init__(self, checkpoints: list, rule: str | None = None, device: str = "cpu",
+                 load: Callable[[str], tuple[nn.Module, dict]] | None = None):
+        """`load(directory) -> (model, meta)` lets a caller share models it already holds (the dashboard does)."""
+        if not checkpoints:
+            raise UserError("No checkpoint given: pass --checkpoint DIR, or --ensemble RULE --checkpoints DIR DIR.")
+        if len(checkpoints) > 1 and rule is None:
+            raise UserError("Several checkpoints need an ensemble rule: add --ensemble agreement|soft|f1_weighted.")
+        self.device = torch.device(device)
+        self.rule = rule
+        self.members = []
+        for directory in checkpoints:
+            model, meta = load(str(directory)) if load else load_checkpoint(directory, self.device)
+            self.members.append(Member(Path(directory).name, model, meta, Preprocessing.from_dict(meta["preprocessing"])))
+        self.preferred, self.val_f1 = preferences([m.meta.get("metrics", {}).get("val") for m in self.members])
+
+    def member_probabilities(self, images: np.ndarray, tta: bool = False) -> list[np.ndarray]:
+        """uint8 (N, H, W, 3) -> each member's (N, 10) probabilities (with `tta`, over the 8 rotations/flips)."""
+        with MODEL_LOCK:  # the members may be shared with Grad-CAM, whose hooks must see only its own pass
+            return [softmax(batch_logits(m.model, images, m.preprocessing, self.device, tta).numpy()) for m in self.members]
+
+    def predict(self, images: np.ndarray) -> list[dict]:
+        """uint8 (N, 256, 256, 3) -> per image: label, class, confidence, probabilities, source, members."""
+        probabilities = self.member_probabilities(images)
+        names = [m.name for m in self.members]
+        if len(self.members) == 1:
+            final, labels, confidence, source = probabilities[0], probabilities[0].argmax(1), probabilities[0].max(1), [names[0]] * len(images)
+        else:
+            out = combine(self.rule, probabilities, names, self.preferred, self.val_f1)
+            final, labels, confidence, source = out.probabilities, out.labels, out.confidence, out.source
+        results = []
+        for i in range(len(images)):
+            results.append({
+                "label": int(labels[i]), "class": CLASS_NAMES[int(labels[i])], "confidence": float(confidence[i]),
+                "source": source[i], "probabilities": {c: float(p) for c, p in zip(CLASS_NAMES, final[i])},
+                "members": {name: {"label": int(p[i].argmax()), "class": CLASS_NAMES[int(p[i].argmax())], "confidence": float(p[i].max())}
+                            for name, p in zip(names, probabilities)},
+            })
+        return results
