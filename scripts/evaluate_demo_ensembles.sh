@@ -9,3 +9,8 @@ for rule in agreement soft f1_weighted; do
   python3 -m galaxy_core evaluate --ensemble "$rule" --checkpoints "${all[@]}" --device cpu --out "checkpoints/ensembles/${rule}_all"
   python3 -m galaxy_core evaluate --ensemble "$rule" --checkpoints "${pair[@]}" --device cpu --out "checkpoints/ensembles/${rule}_b0_b2"
 done
+# The same ensembles on the real check set (60 real galaxies shipped with the package; a development set).
+for rule in agreement soft f1_weighted; do
+  python3 -m galaxy_core evaluate --ensemble "$rule" --checkpoints "${all[@]}" --device cpu --real-sample --out "checkpoints/ensembles/${rule}_all_real_sample"
+  python3 -m galaxy_core evaluate --ensemble "$rule" --checkpoints "${pair[@]}" --device cpu --real-sample --out "checkpoints/ensembles/${rule}_b0_b2_real_sample"
+done
