@@ -83,13 +83,24 @@ def cmd_repack(args) -> dict:
     return Galaxy10(path).info()
 
 
+def cmd_import(args) -> dict:
+    from galaxy_core.data.galaxy10 import Galaxy10
+    from galaxy_core.data.galaxy10_writer import import_images
+    from galaxy_core.data.labelled_images import read_labelled_folder
+
+    folder = read_labelled_folder(args.images, args.labels)
+    bar, update = _progress_bar(f"import {folder.name}")
+    with bar:
+        path = import_images(folder, args.out, progress=update)
+    return Galaxy10(path).info()
+
+
 def cmd_train(args) -> dict:
     from galaxy_core.data.default import resolve_dataset
-    from galaxy_core.models import get_spec
     from galaxy_core.settings import checkpoints_root
     from galaxy_core.training.trainer import train
 
-    study = get_spec(args.model).recipe
+    study = _base_recipe(args)
     given = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr, "split": args.split, "seed": args.seed}
     changes = {field: value for field, value in given.items() if value is not None}
     if args.weights is not None:
@@ -99,19 +110,41 @@ def cmd_train(args) -> dict:
     if args.image_size:
         changes["image_size"] = args.image_size
         changes["resize"] = None if study.resize is None else round(args.image_size * study.resize / study.image_size)
+    if args.trainable:
+        changes["trainable"] = args.trainable
     recipe = study.override(**changes)
     data = resolve_dataset(args.data)
-    out = args.out or checkpoints_root() / args.model
-    bar, update = _progress_bar(f"train {args.model}", unit="batch")
+    out = Path(args.out or checkpoints_root() / (f"{Path(args.init).name}_finetuned" if args.init else recipe.model))
+    if args.init and out.resolve() == Path(args.init).resolve():
+        raise UserError(f"--out {out} is the checkpoint being fine-tuned: choose another folder, so the original stays.")
+    bar, update = _progress_bar(f"train {recipe.model}", unit="batch")
     with bar:
         meta = train(recipe, data, out, device=args.device, workers=args.workers, max_batches=args.max_batches,
-                     progress=lambda stage, done, total: (bar.set_description(f"{args.model} {stage}"), update(done, total)))
+                     progress=lambda stage, done, total: (bar.set_description(f"{recipe.model} {stage}"), update(done, total)))
     if meta is None:  # a non-zero rank under torchrun
         return {}
     test = meta["metrics"]["test"]
-    return {"checkpoint": str(out), "model": args.model, "epochs_run": meta["epochs_run"], "best_epoch": meta["best_epoch"],
+    return {"checkpoint": str(out), "model": recipe.model, "epochs_run": meta["epochs_run"], "best_epoch": meta["best_epoch"],
             "test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"], "training_seconds": meta["training_seconds"],
             "device": meta["device"]}
+
+
+def _base_recipe(args):
+    """The study's recipe for --model, or, to fine-tune (--init), the recipe the checkpoint was trained with."""
+    from galaxy_core.models import get_spec
+    from galaxy_core.models.checkpoint import read_meta
+    from galaxy_core.models.recipe import Recipe
+
+    if not args.init:
+        if not args.model:
+            raise UserError("train needs --model NAME, or --init CHECKPOINT to fine-tune a trained model.")
+        if args.trainable:
+            raise UserError("--trainable is for fine-tuning: add --init CHECKPOINT.")
+        return get_spec(args.model).recipe
+    meta = read_meta(args.init)
+    if args.model and args.model != meta["model"]:
+        raise UserError(f"{args.init} holds a {meta['model']}, not a {args.model}: leave out --model to fine-tune it.")
+    return Recipe.from_dict(meta["recipe"]).override(weights=None, init=str(args.init))
 
 
 def cmd_evaluate(args) -> dict:
@@ -230,7 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     from galaxy_core.models import MODEL_NAMES
 
     tr = commands.add_parser("train", help="train a model; writes a checkpoint folder (resumes an interrupted run)")
-    tr.add_argument("--model", required=True, choices=MODEL_NAMES)
+    tr.add_argument("--model", choices=MODEL_NAMES, help="the model to train (with --init: taken from the checkpoint)")
+    tr.add_argument("--init", help="fine-tune: start from this trained checkpoint folder, with its recipe (flags still override)")
+    tr.add_argument("--trainable", choices=("all", "head"), help="with --init: train all layers (default) or the classifier head only")
     tr.add_argument("--data", help="Galaxy10 .h5 file (default: $GALAXY10_H5, else the synthetic default)")
     tr.add_argument("--epochs", type=int)
     tr.add_argument("--image-size", type=int, help="side the network sees (a recipe's resize scales with it)")
@@ -272,6 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--device", default="auto", choices=DEVICES)
     pr.add_argument("--json", action="store_true", help="include every class's probability")
     pr.set_defaults(run=cmd_predict)
+
+    imp = commands.add_parser("import", help="turn a folder of labelled JPEG/PNG images into a Galaxy10-schema file")
+    imp.add_argument("--images", required=True, help="folder with labels.csv (file,label) or class-named sub-folders")
+    imp.add_argument("--labels", help="a CSV with columns file,label (default: the folder's labels.csv)")
+    imp.add_argument("--out", required=True, help="the .h5 file to write")
+    imp.set_defaults(run=cmd_import)
 
     pack = commands.add_parser("repack", help="rewrite a Galaxy10 file with one chunk per image (fast random access)")
     pack.add_argument("input")

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import torch
 import pytest
 from PIL import Image
 
@@ -124,3 +125,43 @@ def test_a_non_image_in_a_folder_is_named(tmp_path):
     folder = read_labelled_folder(tmp_path)
     with pytest.raises(UserError, match="fake.jpg"):
         list(folder.batches())
+
+
+def test_import_writes_a_galaxy10_file_marked_imported(tmp_path):
+    from galaxy_core.data.galaxy10 import Galaxy10
+
+    done = run_cli("import", "--images", REAL_SAMPLE_DIR, "--out", tmp_path / "real.h5")
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)
+    assert info["count"] == 60 and not info["synthetic"] and info["imported_from"] == "real_sample"
+    data = Galaxy10(tmp_path / "real.h5")
+    np.testing.assert_array_equal(data.labels, real_sample().labels)
+    np.testing.assert_array_equal(data.image(7), next(real_sample().batches(8))[7])
+    assert np.isnan(data.metadata["ra"]).all()
+    bad = run_cli("import", "--images", tmp_path / "missing", "--out", tmp_path / "x.h5")
+    assert bad.returncode == 2 and "is not a folder" in bad.stderr and not (tmp_path / "x.h5").exists()
+
+
+def test_fine_tuning_the_head_changes_only_the_head(tiny_checkpoints, tiny_h5, tmp_path):
+    from galaxy_core.models.checkpoint import load_checkpoint
+
+    out = tmp_path / "tuned"
+    done = run_cli("train", "--init", tiny_checkpoints / "cnn", "--trainable", "head", "--data", tiny_h5, "--epochs", "1",
+                   "--lr", "0.01", "--out", out, "--device", "cpu", "--max-batches", "2")
+    assert done.returncode == 0, done.stderr
+    before, _ = load_checkpoint(tiny_checkpoints / "cnn")
+    after, meta = load_checkpoint(out)
+    assert meta["recipe"]["init"] == str(tiny_checkpoints / "cnn") and meta["recipe"]["trainable"] == "head"
+    changed = {k for k, v in after.state_dict().items() if not torch.equal(v, before.state_dict()[k])}
+    assert changed and all(k.startswith("head.") for k in changed)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--model", "autoencoder"], "holds a cnn, not a autoencoder"),
+    (["--image-size", "48"], "does not fit this run"),
+    (["--out", "SAME"], "is the checkpoint being fine-tuned"),
+])
+def test_fine_tuning_mistakes_get_one_sentence(tiny_checkpoints, tiny_h5, extra, message):
+    extra = [str(tiny_checkpoints / "cnn") if e == "SAME" else e for e in extra]
+    done = run_cli("train", "--init", tiny_checkpoints / "cnn", "--data", tiny_h5, "--epochs", "1", "--device", "cpu", *extra)
+    assert done.returncode == 2 and message in done.stderr, done.stderr

@@ -240,6 +240,8 @@ class Galaxy10:
                 else "fast"
             ),
         }
+        if self.attrs.get("imported"):
+            info["imported_from"] = self.attrs.get("source")
         if self.is_synthetic:
             info["generator"] = {k: self.attrs.get(k) for k in ("generator", "generator_version", "seed")}
         return info

@@ -1,4 +1,5 @@
-"""Writing Galaxy10 files: the real file's schema with one gzip chunk per image, and `repack`."""
+"""Writing Galaxy10 files: the real file's schema with one gzip chunk per image, `repack`, and the
+import of folders of labelled images."""
 from __future__ import annotations
 
 import os
@@ -9,6 +10,8 @@ import h5py
 import numpy as np
 
 from galaxy_core.data.galaxy10 import IMAGES_KEY, LABELS_KEY, METADATA_KEYS, Galaxy10
+from galaxy_core.data.images import DATASET_SIDE
+from galaxy_core.data.labelled_images import LabelledImages
 from galaxy_core.errors import DataFileError
 from galaxy_core.fileio import atomic_path
 
@@ -55,4 +58,26 @@ def repack(
                 if progress:
                     progress(start + len(images), len(src))
     src.close()
+    return destination
+
+
+def import_images(folder: LabelledImages, destination: str | os.PathLike, progress: Callable[[int, int], None] | None = None,
+                  batch_size: int = 64) -> Path:
+    """Write a folder of labelled images as a Galaxy10-schema file (256x256 RGB, converted as uploads are),
+    marked `imported` (not synthetic). Positions are unknown: ra, dec, redshift and pxscale are NaN. Atomic."""
+    destination = Path(destination)
+    with atomic_path(destination, suffix=".partial") as tmp:
+        with h5py.File(tmp, "w") as out:
+            create_galaxy10_datasets(out, len(folder), DATASET_SIDE, DATASET_SIDE)
+            out.attrs.update({"synthetic": False, "imported": True, "source": folder.name, "description":
+                              f"Labelled images imported by galaxy_core from the folder '{folder.name}'."})
+            out[LABELS_KEY][...] = folder.labels.astype(np.uint8)
+            for key in METADATA_KEYS:
+                out[key][...] = np.nan
+            done = 0
+            for images in folder.batches(batch_size):
+                out[IMAGES_KEY][done : done + len(images)] = images
+                done += len(images)
+                if progress:
+                    progress(done, len(folder))
     return destination

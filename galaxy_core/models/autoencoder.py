@@ -31,6 +31,7 @@ class AutoencoderClassifier(nn.Module):
     """
 
     gradcam_layer = "encoder.3.0"  # the last encoder convolution
+    head_name = "classifier"
     multitask = True
 
     def __init__(self, num_classes: int = 10, image_size: int = 256, weights: str | None = None, channels=(32, 64, 128, 256),

@@ -79,6 +79,22 @@ def record_metrics(directory: str | Path, key: str, metrics: dict) -> None:
     write_json_atomic(Path(directory) / META_FILE, meta)
 
 
+def start_from_checkpoint(model: nn.Module, directory: str | Path, trainable: str = "all") -> None:
+    """Fine-tuning: copy a trained checkpoint's weights into `model` (same family and input size), then
+    freeze everything but the classifier head when `trainable` is "head"."""
+    if trainable not in ("all", "head"):
+        raise UserError(f"Unknown trainable layers '{trainable}': use all or head.")
+    trained, meta = load_checkpoint(directory)
+    try:
+        model.load_state_dict(trained.state_dict())
+    except RuntimeError:
+        raise UserError(f"{directory} holds a {meta['model']} at {meta['recipe']['image_size']} px that does not fit this run: "
+                        "fine-tune the same model at the same --image-size.") from None
+    if trainable == "head":
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(name.startswith(f"{model.head_name}."))
+
+
 def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """The trained model (eval mode, float32) and its metadata, or one clear UserError."""
     directory = Path(directory)

@@ -16,6 +16,7 @@ class BaselineCNN(nn.Module):
     flatten, FC 512 + ReLU + dropout 0.25, FC 10 (the softmax lives in the loss)."""
 
     gradcam_layer = "blocks.3.0"  # the last convolution
+    head_name = "head"  # the classifier, trained alone by `train --init ... --trainable head`
 
     def __init__(self, num_classes: int = 10, image_size: int = 256, weights: str | None = None, channels=(32, 64, 128, 256),
                  dropout: float = 0.25, hidden: int = 512):

@@ -18,6 +18,7 @@ B0_WEIGHTS_URL = EfficientNet_B0_Weights.IMAGENET1K_V1.url
     batch_size=64, epochs=30, label_smoothing=0.05, scheduler="cosine", cosine_t_max=30, weights="imagenet"))
 class EfficientNetB0Classifier(nn.Module):
     gradcam_layer = "net.features.8"  # the last conv block before pooling
+    head_name = "net.classifier"
 
     def __init__(self, num_classes: int = 10, image_size: int | None = None, weights: str | None = "imagenet", dropout: float = 0.2):
         """`image_size` is not needed: global pooling takes any size."""
@@ -40,6 +41,7 @@ class EfficientNetB0Classifier(nn.Module):
     weight_decay=1e-4, batch_size=32, epochs=30, label_smoothing=0.05, scheduler="cosine", cosine_t_max=30))
 class EfficientNetB2Classifier(nn.Module):
     gradcam_layer = "net.bn2"  # after conv_head: the last spatial map
+    head_name = "net.classifier"
 
     def __init__(self, num_classes: int = 10, image_size: int | None = None, weights: str | None = None, dropout: float = 0.3):
         """`image_size` is not needed: global pooling takes any size."""

@@ -28,6 +28,8 @@ class Recipe:
     early_stopping_patience: int | None = None  # epochs without val-loss improvement; restores the best
     reconstruction_weight: float = 0.0  # autoencoder: weight of the MSE reconstruction loss
     weights: str | None = None  # "imagenet", a local file, or None (from scratch)
+    init: str | None = None  # fine-tuning: a checkpoint folder whose weights the run starts from
+    trainable: str = "all"  # "all" layers, or the classifier "head" only (the rest frozen)
     split: str = "80/10/10"
     augment: bool = True  # flips and rotation over ±180°
     seed: int = 0

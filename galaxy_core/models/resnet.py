@@ -19,6 +19,7 @@ TRAINABLE_LAYERS = 20
     weights="imagenet", split="65/15/20"))
 class ResNet50Classifier(nn.Module):
     gradcam_layer = "backbone.layer4.2"  # the last bottleneck block
+    head_name = "head"
 
     def __init__(self, num_classes: int = 10, image_size: int | None = None, weights: str | None = "imagenet",
                  trainable_layers: int = TRAINABLE_LAYERS, dropout: float = 0.5):

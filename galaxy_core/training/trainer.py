@@ -28,7 +28,7 @@ from galaxy_core.data.labelled_images import real_sample
 from galaxy_core.evaluation.folders import evaluate_folder
 from galaxy_core.evaluation.metrics import compute_metrics, kl_smoothing
 from galaxy_core.inference.logits import dataset_logits, softmax
-from galaxy_core.models.checkpoint import read_meta, save_checkpoint
+from galaxy_core.models.checkpoint import read_meta, save_checkpoint, start_from_checkpoint
 from galaxy_core.models.recipe import Recipe
 from galaxy_core.models.registry import create_model, preprocessing_for
 from galaxy_core.settings import device_name, select_device
@@ -82,6 +82,9 @@ def run_epoch(model, loader, preprocessing, device, recipe, optimizer=None, scal
     criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing, reduction="sum")
     amp_dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float16
     core = model.module if hasattr(model, "module") else model
+    if training and recipe.trainable == "head":  # a frozen backbone keeps its batch-norm statistics too
+        core.eval()
+        core.get_submodule(core.head_name).train()
     multitask = recipe.reconstruction_weight > 0 and getattr(core, "multitask", False)
     total_loss, correct, count = 0.0, 0.0, 0
     batches = len(loader) if max_batches is None else min(len(loader), max_batches)
@@ -139,7 +142,10 @@ def train(recipe: Recipe, data_path: str | Path, out: str | Path, device: str = 
     torch.manual_seed(recipe.seed + ddp.rank)
     np.random.seed(recipe.seed + ddp.rank)
     preprocessing = preprocessing_for(recipe)
-    model = create_model(recipe.model, recipe).to(torch_device)
+    model = create_model(recipe.model, recipe)
+    if recipe.init:
+        start_from_checkpoint(model, recipe.init, recipe.trainable)
+    model = model.to(torch_device)
     if torch_device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, recipe)
