@@ -7,17 +7,21 @@ from their meta.json files and the ensemble evaluations (checkpoints/ensembles/*
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from galaxy_core.models.checkpoint import WEIGHTS_FILE, find_checkpoints, read_meta  # noqa: E402
 
 
 def main() -> None:
     rows = []
-    for meta_path in sorted((REPO / "checkpoints").glob("*/meta.json")):
-        meta = json.loads(meta_path.read_text())
+    for folder in find_checkpoints(REPO / "checkpoints"):
+        meta = read_meta(folder)
         test = meta["metrics"]["test"]
-        size = (meta_path.parent / "model.safetensors").stat().st_size / 2**20
+        size = (folder / WEIGHTS_FILE).stat().st_size / 2**20
         recipe = meta["recipe"]
         real = meta["metrics"].get("real_sample")
         real_text = f"**{real['accuracy']:.3f}** ({round(real['accuracy'] * real['count'])}/{real['count']})" if real else "not measured"
