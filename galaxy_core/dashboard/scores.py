@@ -74,7 +74,7 @@ def real_sample_scores(checkpoints: tuple[str, ...], rule: str | None, stamps: t
     of the test-split scores above; `stamps` (the weights' mtime and size) refresh a retrained model."""
     folder, pixels = real_sample_images()
     predictor = Predictor(list(checkpoints), rule, device="cpu", load=loaded_model)
-    members = folder_predictions(predictor, folder)
+    members = folder_predictions(predictor, folder, batches=[pixels])
     names = [str(p.relative_to(folder.root)) for p in folder.files]
     common = {"indices": np.arange(len(folder)), "labels": folder.labels, "cross_dataset": True, "pixels": pixels, "files": names}
     if rule is None:

@@ -8,6 +8,7 @@ recorded in its meta.json (`metrics.real_sample`), where every interface reads i
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -20,10 +21,12 @@ from galaxy_core.models.checkpoint import record_metrics
 from galaxy_core.settings import checkpoints_root
 
 
-def folder_predictions(predictor: Predictor, folder: LabelledImages, tta: bool = False, batch_size: int = 32) -> list[ModelPredictions]:
-    """Each member's probabilities for every image of the folder (decoded once per batch for all members)."""
+def folder_predictions(predictor: Predictor, folder: LabelledImages, tta: bool = False,
+                       batches: Iterable[np.ndarray] | None = None) -> list[ModelPredictions]:
+    """Each member's probabilities for every image of the folder, decoded once per batch for all members
+    (or given as `batches` by a caller that already holds the pixels)."""
     collected = [[] for _ in predictor.members]
-    for images in folder.batches(batch_size):
+    for images in folder.batches() if batches is None else batches:
         for store, probabilities in zip(collected, predictor.member_probabilities(images, tta)):
             store.append(probabilities)
     positions = np.arange(len(folder))
