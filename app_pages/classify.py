@@ -79,6 +79,11 @@ for image, name, truth, result in zip(images, names, truths, results):
     st.subheader(name)
     picture, facts = st.columns([1, 1])
     facts.metric("Predicted class", result["class"], f"{result['confidence']:.1%} confidence", delta_color="off")
+    if result["ood"]:
+        facts.error(f"Out of distribution (score {result['ood_score']:.1f}; above 1 means unlike anything in training): "
+                    "this does not look like the galaxies these models learned from, so the class above means little.")
+    elif result["ood_score"] is not None:
+        facts.caption(f"Out-of-distribution score {result['ood_score']:.2f} (above 1 would be flagged).")
     if truth is not None:
         verdict = "right" if truth == result["label"] else "wrong"
         facts.markdown(f"**True class:** {CLASS_NAMES[truth]} ({verdict})")

@@ -147,6 +147,16 @@ def _base_recipe(args):
     return Recipe.from_dict(meta["recipe"]).override(weights=None, init=str(args.init))
 
 
+def cmd_calibrate_ood(args) -> dict:
+    from galaxy_core.data.default import resolve_dataset
+    from galaxy_core.data.galaxy10 import Galaxy10
+    from galaxy_core.evaluation.ood_calibration import calibrate_ood
+    from galaxy_core.settings import select_device
+
+    entry = calibrate_ood(args.checkpoint, Galaxy10(resolve_dataset(args.data)), device=str(select_device(args.device)))
+    return {"checkpoint": str(args.checkpoint), "ood": entry}
+
+
 def cmd_evaluate(args) -> dict:
     from galaxy_core.evaluation.metrics import SUMMARY_KEYS
     from galaxy_core.settings import select_device
@@ -298,6 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", help="ensemble results folder (default: ensembles/RULE_SPLIT in the checkpoints root)")
     ev.add_argument("--json", action="store_true", help="print every metric (per class, confusion matrix, reliability)")
     ev.set_defaults(run=cmd_evaluate)
+
+    cal = commands.add_parser("calibrate-ood", help="fit a checkpoint's out-of-distribution scores on the data it was trained on")
+    cal.add_argument("--checkpoint", required=True, help="checkpoint folder (training does this itself)")
+    cal.add_argument("--data", help="the Galaxy10 file it was trained on (default: $GALAXY10_H5, else the synthetic default)")
+    cal.add_argument("--device", default="auto", choices=DEVICES)
+    cal.set_defaults(run=cmd_calibrate_ood)
 
     pr = commands.add_parser("predict", help="classify JPEG/PNG files")
     pr.add_argument("images", nargs="*", help="image files (any size or mode: converted as in training)")

@@ -187,3 +187,13 @@ def test_classify_offers_the_real_galaxies_with_their_true_class(app, with_check
     assert not at.exception, at.exception
     assert any("Trained on synthetic galaxies only" in w.value for w in at.warning)
     assert "**True class:** Disturbed" in " ".join(m.value for m in at.markdown)
+
+
+def test_classify_warns_on_an_image_that_is_not_a_galaxy(app, with_checkpoints):
+    import numpy as np
+
+    at = app.run()
+    at.switch_page("app_pages/classify.py").run()
+    at.file_uploader(key="classify_upload").set_value([("grey.png", png_bytes(np.full((64, 64, 3), 128, np.uint8)), "image/png")]).run()
+    assert not at.exception, at.exception
+    assert any("Out of distribution" in e.value for e in at.error)

@@ -1,6 +1,8 @@
 """Latent spaces: each model's penultimate features (the autoencoder's latent vector) and their PCA."""
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 import torch
 from sklearn.decomposition import PCA
@@ -12,13 +14,17 @@ from galaxy_core.data.transforms import Preprocessing, preprocess
 
 
 @torch.no_grad()
+def feature_batches(model: nn.Module, data: Galaxy10, indices: np.ndarray, preprocessing: Preprocessing, device: torch.device,
+                    batch_size: int = 64) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(resized uint8 images, latent features) per batch, through the prepared-image cache."""
+    model.eval()
+    for images in input_batches(data, indices, preprocessing, batch_size):
+        yield images.numpy(), model.features(preprocess(images, preprocessing, device=device)).float().cpu().numpy()
+
+
 def latent_features(model: nn.Module, data: Galaxy10, indices: np.ndarray, preprocessing: Preprocessing, device: torch.device,
                     batch_size: int = 64) -> np.ndarray:
-    model.eval()
-    out = []
-    for images in input_batches(data, indices, preprocessing, batch_size):
-        out.append(model.features(preprocess(images, preprocessing, device=device)).float().cpu())
-    return torch.cat(out).numpy()
+    return np.concatenate([features for _, features in feature_batches(model, data, indices, preprocessing, device, batch_size)])
 
 
 def pca_projection(features: np.ndarray, components: int = 3) -> tuple[np.ndarray, np.ndarray]:

@@ -40,6 +40,18 @@ def batch_logits(model: nn.Module, images, preprocessing: Preprocessing, device:
     return logits.cpu()
 
 
+@torch.no_grad()
+def batch_features_and_logits(model: nn.Module, images, preprocessing: Preprocessing, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 (N, H, W, 3) -> latent features and logits from one pass (`forward` is the head over `features`)."""
+    x = preprocess(images, preprocessing, device=device)
+    if device.type == "cuda":
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        features = model.features(x)
+        logits = model.get_submodule(model.head_name)(features)
+    return features.float().cpu().numpy(), logits.float().cpu().numpy()
+
+
 def dataset_logits(model: nn.Module, data: Galaxy10, indices: np.ndarray, preprocessing: Preprocessing, device: torch.device,
                    batch_size: int = 64, tta: bool = False, workers: int = 0, cache: bool = True,
                    progress: Callable[[int, int], None] | None = None) -> np.ndarray:

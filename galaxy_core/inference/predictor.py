@@ -13,10 +13,11 @@ import torch
 from torch import nn
 
 from galaxy_core.classes import CLASS_NAMES
-from galaxy_core.data.transforms import Preprocessing
+from galaxy_core.data.transforms import Preprocessing, as_batch, resized
 from galaxy_core.errors import UserError
 from galaxy_core.inference.ensemble import combine, preferences
-from galaxy_core.inference.logits import MODEL_LOCK, batch_logits, softmax
+from galaxy_core.inference.logits import MODEL_LOCK, batch_features_and_logits, batch_logits, softmax
+from galaxy_core.inference.ood import OodModel, image_statistics, load_ood
 from galaxy_core.models.checkpoint import load_checkpoint
 
 
@@ -28,6 +29,7 @@ class Member:
     model: nn.Module
     meta: dict
     preprocessing: Preprocessing
+    ood: OodModel | None = None  # its out-of-distribution scores, where the checkpoint was calibrated
 
 
 class Predictor:
@@ -45,7 +47,8 @@ class Predictor:
         self.members = []
         for directory in checkpoints:
             model, meta = load(str(directory)) if load else load_checkpoint(directory, self.device)
-            self.members.append(Member(Path(directory).name, model, meta, Preprocessing.from_dict(meta["preprocessing"])))
+            self.members.append(Member(Path(directory).name, model, meta, Preprocessing.from_dict(meta["preprocessing"]),
+                                       load_ood(directory, meta)))
         self.preferred, self.val_f1 = preferences([m.meta.get("metrics", {}).get("val") for m in self.members])
 
     def member_probabilities(self, images: np.ndarray, tta: bool = False) -> list[np.ndarray]:
@@ -54,8 +57,15 @@ class Predictor:
             return [softmax(batch_logits(m.model, images, m.preprocessing, self.device, tta).numpy()) for m in self.members]
 
     def predict(self, images: np.ndarray) -> list[dict]:
-        """uint8 (N, 256, 256, 3) -> per image: label, class, confidence, probabilities, source, members."""
-        probabilities = self.member_probabilities(images)
+        """uint8 (N, 256, 256, 3) -> per image: label, class, confidence, probabilities, source, members, and
+        `ood_score`/`ood` (the members' mean score; ood when above 1; None when no member was calibrated)."""
+        with MODEL_LOCK:
+            passes = [batch_features_and_logits(m.model, images, m.preprocessing, self.device) for m in self.members]
+        probabilities = [softmax(logits) for _, logits in passes]
+        member_ood = [m.ood.scores(features, image_statistics(resized(as_batch(images), m.preprocessing).permute(0, 2, 3, 1).numpy()))
+                      if m.ood is not None else None for m, (features, _) in zip(self.members, passes)]
+        calibrated = [s for s in member_ood if s is not None]
+        ood_score = np.mean(calibrated, axis=0) if calibrated else None
         names = [m.name for m in self.members]
         if len(self.members) == 1:
             final, labels, confidence, source = probabilities[0], probabilities[0].argmax(1), probabilities[0].max(1), [names[0]] * len(images)
@@ -67,7 +77,10 @@ class Predictor:
             results.append({
                 "label": int(labels[i]), "class": CLASS_NAMES[int(labels[i])], "confidence": float(confidence[i]),
                 "source": source[i], "probabilities": {c: float(p) for c, p in zip(CLASS_NAMES, final[i])},
-                "members": {name: {"label": int(p[i].argmax()), "class": CLASS_NAMES[int(p[i].argmax())], "confidence": float(p[i].max())}
-                            for name, p in zip(names, probabilities)},
+                "members": {name: {"label": int(p[i].argmax()), "class": CLASS_NAMES[int(p[i].argmax())], "confidence": float(p[i].max()),
+                                   "ood_score": None if s is None else float(s[i])}
+                            for name, p, s in zip(names, probabilities, member_ood)},
+                "ood_score": None if ood_score is None else float(ood_score[i]),
+                "ood": None if ood_score is None else bool(ood_score[i] > 1.0),
             })
         return results

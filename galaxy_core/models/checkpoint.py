@@ -71,12 +71,17 @@ def read_meta(directory: str | Path) -> dict:
     return meta
 
 
-def record_metrics(directory: str | Path, key: str, metrics: dict) -> None:
-    """Store metrics measured after training (say, on the real check set) in the checkpoint's meta.json,
-    as `metrics[key]`; the weights and their checksum are untouched."""
-    meta = read_meta(directory)
-    meta.setdefault("metrics", {})[key] = metrics
+def update_meta(directory: str | Path, **entries) -> dict:
+    """Add what was measured after training to a checkpoint's meta.json (atomically); the weights and their
+    checksum are untouched. Returns the new metadata."""
+    meta = {**read_meta(directory), **entries}
     write_json_atomic(Path(directory) / META_FILE, meta)
+    return meta
+
+
+def record_metrics(directory: str | Path, key: str, metrics: dict) -> None:
+    """Store metrics measured after training (say, on the real check set) as meta.json's `metrics[key]`."""
+    update_meta(directory, metrics={**read_meta(directory).get("metrics", {}), key: metrics})
 
 
 def start_from_checkpoint(model: nn.Module, directory: str | Path, trainable: str = "all") -> None:

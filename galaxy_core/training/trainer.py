@@ -27,6 +27,7 @@ from galaxy_core.errors import UserError
 from galaxy_core.data.labelled_images import real_sample
 from galaxy_core.evaluation.folders import evaluate_folder
 from galaxy_core.evaluation.metrics import compute_metrics, kl_smoothing
+from galaxy_core.evaluation.ood_calibration import calibrate_ood
 from galaxy_core.inference.logits import dataset_logits, softmax
 from galaxy_core.models.checkpoint import read_meta, save_checkpoint, start_from_checkpoint
 from galaxy_core.models.recipe import Recipe
@@ -235,7 +236,9 @@ def train(recipe: Recipe, data_path: str | Path, out: str | Path, device: str = 
             "torch": torch.__version__,
         }
         save_checkpoint(out, core, meta)
-        # The real check set, scored on the weights as shipped (float16, read back); recorded in meta.json.
+        # Measured on the weights as shipped (float16, read back) and recorded in meta.json: the out-of-distribution
+        # scores' thresholds (validation split), then the real check set.
+        calibrate_ood(out, data, device=str(torch_device))
         evaluate_folder([out], real_sample(), device=str(torch_device))
         meta = read_meta(out)
         for name in (STATE_TENSORS, STATE_JSON):
