@@ -165,3 +165,58 @@ def test_fine_tuning_mistakes_get_one_sentence(tiny_checkpoints, tiny_h5, extra,
     extra = [str(tiny_checkpoints / "cnn") if e == "SAME" else e for e in extra]
     done = run_cli("train", "--init", tiny_checkpoints / "cnn", "--data", tiny_h5, "--epochs", "1", "--device", "cpu", *extra)
     assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+def non_galaxy():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from non_galaxy import non_galaxy_images
+
+    return non_galaxy_images()
+
+
+def test_calibrated_checkpoints_flag_every_non_galaxy_image(tiny_checkpoints, tiny_h5):
+    from galaxy_core.inference.predictor import Predictor
+
+    meta = read_meta(tiny_checkpoints / "cnn")
+    assert meta["ood"]["quantile"] == 99.0 and (tiny_checkpoints / "cnn" / "ood.safetensors").exists(), "training calibrates"
+    others = non_galaxy()
+    for members, rule in (([tiny_checkpoints / "cnn"], None), ([tiny_checkpoints / "cnn", tiny_checkpoints / "efficientnet_b0"], "soft")):
+        results = Predictor(members, rule).predict(np.stack(list(others.values())))
+        assert all(r["ood"] and r["ood_score"] > 1 for r in results), [(n, r["ood_score"]) for n, r in zip(others, results)]
+        assert all(m["ood_score"] is not None for m in results[0]["members"].values())
+
+
+def test_predict_json_carries_ood_and_stays_valid_json(tiny_checkpoints, tmp_path):
+    image = tmp_path / "grey.png"
+    Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(image)
+    done = run_cli("predict", "--checkpoint", tiny_checkpoints / "cnn", image, "--json")
+    assert done.returncode == 0, done.stderr
+    row = json.loads(done.stdout)["predictions"][0]
+    assert row["ood"] is True and row["ood_score"] > 1
+
+
+def test_a_damaged_ood_file_gets_one_sentence(tiny_checkpoints, tmp_path):
+    from galaxy_core.inference.predictor import Predictor
+
+    folder = tmp_path / "cnn"
+    shutil.copytree(tiny_checkpoints / "cnn", folder)
+    (folder / "ood.safetensors").write_bytes(b"garbage")
+    with pytest.raises(UserError, match="calibrate-ood"):
+        Predictor([folder])
+    done = run_cli("calibrate-ood", "--checkpoint", folder, "--data", tiny_checkpoints.parent / "nope.h5")
+    assert done.returncode == 2 and "does not exist" in done.stderr
+
+
+def test_recalibration_on_the_training_file_restores_it(tiny_checkpoints, tiny_h5, tmp_path):
+    folder = tmp_path / "cnn"
+    shutil.copytree(tiny_checkpoints / "cnn", folder)
+    (folder / "ood.safetensors").unlink()
+    done = run_cli("calibrate-ood", "--checkpoint", folder, "--data", tiny_h5)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["ood"]["sha256"] == read_meta(folder)["ood"]["sha256"]
+    other = tmp_path / "other.h5"
+    from conftest import write_galaxy10
+
+    write_galaxy10(other, n=30, side=32)
+    done = run_cli("calibrate-ood", "--checkpoint", folder, "--data", other)
+    assert done.returncode == 2 and "trained on" in done.stderr

@@ -52,7 +52,8 @@ class LabelledImages:
 
     @property
     def is_real_sample(self) -> bool:
-        return self.root == REAL_SAMPLE_DIR
+        """The whole shipped check set (a subset of it, say a cross-validation fold, is not)."""
+        return self.root == REAL_SAMPLE_DIR and self.name == REAL_SAMPLE_NAME
 
     def batches(self, batch_size: int = 32) -> Iterator[np.ndarray]:
         """uint8 (B, 256, 256, 3) images, in file order, decoded as uploads are."""
