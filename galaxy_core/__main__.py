@@ -112,6 +112,8 @@ def cmd_train(args) -> dict:
         changes["resize"] = None if study.resize is None else round(args.image_size * study.resize / study.image_size)
     if args.trainable:
         changes["trainable"] = args.trainable
+    if args.look_augment:
+        changes["look_augment"] = True
     recipe = study.override(**changes)
     data = resolve_dataset(args.data)
     out = Path(args.out or checkpoints_root() / (f"{Path(args.init).name}_finetuned" if args.init else recipe.model))
@@ -285,6 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int)
     tr.add_argument("--out", help="checkpoint folder (default: MODEL in the checkpoints root, $GALAXY_CHECKPOINTS or ./checkpoints)")
     tr.add_argument("--device", default="auto", choices=DEVICES)
+    tr.add_argument("--look-augment", action="store_true",
+                    help="augment scale, brightness, colour balance, seeing and noise too (for transfer to real images)")
     tr.add_argument("--weights", help="'imagenet' (download), a local .pth/.safetensors file, or 'none' (from scratch)")
     tr.add_argument("--workers", type=int, help="DataLoader worker processes (default: up to 4 on a GPU, none on the CPU)")
     tr.add_argument("--max-batches", type=int, help=argparse.SUPPRESS)  # debug: cap batches per epoch

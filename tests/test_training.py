@@ -182,3 +182,8 @@ def test_cli_train_evaluate_predict_and_their_errors(tiny_h5, tmp_path):
                  ("predict", "--checkpoint", str(tmp_path / "efficientnet_b0"), str(tmp_path / "missing.png"))):
         bad = run(*args)
         assert bad.returncode == 2 and bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1, bad.stderr
+
+
+def test_look_augmentation_trains_and_is_recorded(tiny_h5, tmp_path):
+    meta = trainer.train(tiny("cnn", epochs=1, look_augment=True), tiny_h5, tmp_path / "look", device="cpu", workers=0, max_batches=1)
+    assert meta["recipe"]["look_augment"] is True and meta["epochs_run"] == 1

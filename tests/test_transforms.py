@@ -66,3 +66,23 @@ def test_bad_inputs_are_user_errors():
         preprocess(np.zeros((8, 8), np.uint8), Preprocessing(8))
     with pytest.raises(UserError):
         Preprocessing(4)
+
+
+def test_look_augmentation_is_seeded_bounded_and_leaves_plain_runs_unchanged():
+    from galaxy_core.data.transforms import random_look
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (6, 40, 40, 3), dtype=np.uint8)
+    spec = Preprocessing(32)
+    plain = preprocess(images, spec, augment=True, generator=torch.Generator().manual_seed(4))
+    again = preprocess(images, spec, augment=True, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(plain, again), "without look, the same draws as before"
+    looked = preprocess(images, spec, augment=True, generator=torch.Generator().manual_seed(4), look=True)
+    assert torch.equal(looked, preprocess(images, spec, augment=True, generator=torch.Generator().manual_seed(4), look=True))
+    assert not torch.equal(looked, plain) and looked.shape == plain.shape
+    assert torch.equal(preprocess(images, spec, look=True), preprocess(images, spec)), "look only acts with augment"
+    x = torch.full((4, 3, 16, 16), 100.0)
+    out = random_look(x, torch.Generator().manual_seed(0))
+    assert out.min() >= 0 and out.max() <= 255
+    gains = out.mean(dim=(2, 3)) / 100.0
+    assert gains.min() > np.exp(-0.36) and gains.max() < np.exp(0.36), "brightness and colour gains stay within their bounds"

@@ -56,8 +56,11 @@ def as_batch(images) -> torch.Tensor:
 
 
 def preprocess(images, preprocessing: Preprocessing, augment: bool = False, generator: torch.Generator | None = None,
-               device: torch.device | str | None = None) -> torch.Tensor:
-    """uint8 (N, H, W, 3) -> normalised float32 (N, 3, S, S)."""
+               device: torch.device | str | None = None, look: bool = False) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> normalised float32 (N, 3, S, S).
+
+    `augment`: random flips and rotations; `look` (with augment): also scale, brightness, colour
+    balance, seeing and noise, the ways real cutouts vary (`random_look`)."""
     batch = as_batch(images)
     if device is not None:
         batch = batch.to(device, non_blocking=True)
@@ -65,7 +68,9 @@ def preprocess(images, preprocessing: Preprocessing, augment: bool = False, gene
     if x.shape[-1] != preprocessing.input_size:
         x = TF.center_crop(x, [preprocessing.input_size, preprocessing.input_size])
     if augment:  # rotating 0-255 floats: the corners outside the rotated frame become 0, black sky
-        x = random_flip_rotate(x.float(), generator)
+        x = random_flip_rotate(x.float(), generator, zoom=LOOK_ZOOM if look else 0.0)
+        if look:
+            x = random_look(x, generator)
     # ((x / 255) - mean) / std as one multiply-add straight from uint8: half the time of four passes.
     mean = torch.tensor(preprocessing.mean, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(preprocessing.std, device=x.device).view(1, 3, 1, 1)
@@ -87,20 +92,47 @@ def resized(batch: torch.Tensor, preprocessing: Preprocessing) -> torch.Tensor:
     return x
 
 
-def random_flip_rotate(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Per-image random flip and rotation over ±180°: galaxies have no preferred orientation.
+def random_flip_rotate(x: torch.Tensor, generator: torch.Generator | None = None, zoom: float = 0.0) -> torch.Tensor:
+    """Per-image random flip and rotation over ±180°: galaxies have no preferred orientation; with
+    `zoom` > 0, also a scale change between exp(-zoom) and exp(zoom) (galaxy sizes vary).
 
     One affine grid-sample for the whole batch; corners outside the rotated frame become black sky.
     """
     n = x.shape[0]
     angles = (torch.rand(n, generator=generator) * 2 - 1) * math.pi
     flips = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
-    cos, sin = torch.cos(angles), torch.sin(angles)
+    # only with zoom: runs without it draw exactly the random numbers they always did
+    shrink = torch.exp(-(torch.rand(n, generator=generator) * 2 - 1) * zoom) if zoom > 0 else torch.ones(n)
+    cos, sin = torch.cos(angles) * shrink, torch.sin(angles) * shrink
     theta = torch.zeros(n, 2, 3)
     theta[:, 0, 0], theta[:, 0, 1] = cos * flips, -sin
     theta[:, 1, 0], theta[:, 1, 1] = sin * flips, cos
     grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+LOOK_ZOOM = math.log(1.25)  # scale changes up to 25% either way
+LOOK_BRIGHTNESS = 0.25  # gain up to exp(±0.25)
+LOOK_COLOUR = 0.1  # per-channel gain up to exp(±0.1): colour balance
+LOOK_MAX_BLUR = 1.2  # Gaussian seeing, sigma in input pixels
+LOOK_MAX_NOISE = 5.0  # added noise, sigma in grey levels
+
+
+def random_look(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """0-255 float batch -> the same galaxies as another survey night or pipeline might show them:
+    per-image brightness and colour-balance gains, one seeing blur per batch, per-image noise."""
+    n = x.shape[0]
+
+    def uniform(*shape):  # in [-1, 1), drawn on the CPU so a seeded generator gives the same run everywhere
+        return torch.rand(*shape, generator=generator) * 2 - 1
+
+    gain = torch.exp(uniform(n, 1, 1, 1) * LOOK_BRIGHTNESS + uniform(n, 3, 1, 1) * LOOK_COLOUR)
+    x = x * gain.to(x.device, x.dtype)
+    sigma = float(torch.rand(1, generator=generator)) * LOOK_MAX_BLUR
+    if sigma > 0.3:
+        x = TF.gaussian_blur(x, [2 * math.ceil(3 * sigma) + 1] * 2, [sigma, sigma])
+    noise = torch.randn(x.shape, generator=generator) * (torch.rand(n, 1, 1, 1, generator=generator) * LOOK_MAX_NOISE)
+    return (x + noise.to(x.device, x.dtype)).clamp(0.0, 255.0)
 
 
 def one_hot(labels, num_classes: int = NUM_CLASSES, smoothing: float = 0.0) -> torch.Tensor:

@@ -32,6 +32,7 @@ class Recipe:
     trainable: str = "all"  # "all" layers, or the classifier "head" only (the rest frozen)
     split: str = "80/10/10"
     augment: bool = True  # flips and rotation over ±180°
+    look_augment: bool = False  # also scale, brightness, colour balance, seeing and noise (transforms.random_look)
     seed: int = 0
 
     def to_dict(self) -> dict:

@@ -93,7 +93,8 @@ def run_epoch(model, loader, preprocessing, device, recipe, optimizer=None, scal
         if step >= batches:
             break
         labels = labels.to(device, non_blocking=True)
-        x = preprocess(images, preprocessing, augment=training and recipe.augment, generator=generator, device=device)
+        x = preprocess(images, preprocessing, augment=training and recipe.augment, generator=generator, device=device,
+                       look=recipe.look_augment)
         if device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.set_grad_enabled(training), torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=device.type == "cuda"):
