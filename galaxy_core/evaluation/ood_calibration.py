@@ -14,16 +14,15 @@ from galaxy_core.data.transforms import Preprocessing
 from galaxy_core.errors import UserError
 from galaxy_core.evaluation.embeddings import feature_batches
 from galaxy_core.evaluation.evaluate import checkpoint_split
-from galaxy_core.inference.ood import COMPONENTS, QUANTILE, OodModel, fit_ood, image_statistics
+from galaxy_core.inference.ood import COMPONENTS, QUANTILE, fit_ood, image_statistics
 from galaxy_core.models.checkpoint import load_checkpoint, update_meta
 
 TRAIN_SAMPLE = 2000
 
 
-def calibrate_ood(directory: str | Path, data: Galaxy10, device: str = "cpu", train_sample: int = TRAIN_SAMPLE,
-                  loaded: tuple | None = None) -> dict:
-    """Fit and save `ood.safetensors` beside the checkpoint; return meta.json's new `ood` entry."""
-    model, meta = loaded or load_checkpoint(directory, device)
+def calibrate_ood(directory: str | Path, data: Galaxy10, device: str = "cpu", train_sample: int = TRAIN_SAMPLE) -> dict:
+    """Fit and save `ood.safetensors` beside the checkpoint (its weights as shipped); return meta.json's new `ood` entry."""
+    model, meta = load_checkpoint(directory, device)
     preprocessing = Preprocessing.from_dict(meta["preprocessing"])
     split, cross = checkpoint_split(meta, data)
     if cross:
@@ -33,8 +32,11 @@ def calibrate_ood(directory: str | Path, data: Galaxy10, device: str = "cpu", tr
     torch_device = torch.device(device)
 
     def features_and_statistics(indices) -> tuple[np.ndarray, np.ndarray]:
-        pairs = list(feature_batches(model, data, indices, preprocessing, torch_device))
-        return np.concatenate([f for _, f in pairs]), np.concatenate([image_statistics(images) for images, _ in pairs])
+        features, statistics = [], []
+        for images, batch_features in feature_batches(model, data, indices, preprocessing, torch_device):
+            features.append(batch_features)
+            statistics.append(image_statistics(images))  # per batch: the images themselves are not kept
+        return np.concatenate(features), np.concatenate(statistics)
 
     train_features, train_statistics = features_and_statistics(train)
     val_features, val_statistics = features_and_statistics(split.val)
@@ -46,6 +48,3 @@ def calibrate_ood(directory: str | Path, data: Galaxy10, device: str = "cpu", tr
                        f"pixel-statistics distance), each over its validation {QUANTILE:g}th percentile"}
     update_meta(directory, ood=entry)
     return entry
-
-
-__all__ = ["OodModel", "calibrate_ood"]
