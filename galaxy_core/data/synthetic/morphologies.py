@@ -20,9 +20,9 @@ def _disturbed(scene, rng, size, flux):
     lopsided *= mono.sum() / max(lopsided.sum(), 1e-12)
     scene.add_mono(flux * 0.6 * lopsided, jitter(rng, 0.5 * (MIXED + YOUNG)))
     clumps(scene, lopsided ** 0.7, int(rng.integers(8, 25)), flux * 0.3, 0.5 * (MIXED + YOUNG))
-    if rng.random() < 0.5:  # a faint off-centre core
-        core_offset = (centre[0] + rng.normal(0, size * 0.3), centre[1] + rng.normal(0, size * 0.3))
-        scene.draw(sersic(2.0, size * 0.2, rng.uniform(0.6, 1), beta), jitter(rng, OLD) * flux * 0.1, core_offset)
+    # Real disturbed galaxies keep a bright, compact core near the cutout's centre.
+    core_offset = (centre[0] + rng.normal(0, size * 0.1), centre[1] + rng.normal(0, size * 0.1))
+    scene.draw(sersic(2.5, size * 0.15, rng.uniform(0.6, 1), beta), jitter(rng, OLD) * flux * rng.uniform(0.15, 0.3), core_offset)
     for _ in range(int(rng.integers(1, 3))):  # plumes, warps, shells
         tidal_tail(scene, centre, rng.uniform(0, 2 * np.pi), size * rng.uniform(1.5, 3.5), rng.uniform(-1.2, 1.2),
                     size * 0.25, flux * rng.uniform(0.08, 0.2), jitter(rng, MIXED))
@@ -34,13 +34,14 @@ def _merging(scene, rng, size, flux):
     axis = rng.uniform(0, 2 * np.pi)
     shares = rng.dirichlet(np.full(members, 2.5))
     for k in range(members):
-        offset = separation * (k - (members - 1) / 2) * 0.9
-        wobble = rng.normal(0, size * 0.25, 2)
+        # Cutouts are centred on one member, as Galaxy10's catalogue positions are.
+        offset = separation * k * 0.9
+        wobble = rng.normal(0, size * 0.25, 2) if k else rng.normal(0, 1.5, 2)
         centre = (offset * np.cos(axis) + wobble[0], offset * np.sin(axis) + wobble[1])
-        member_size = size * rng.uniform(0.6, 1.0)
+        member_size = size * rng.uniform(0.5, 0.9)
         q, beta = rng.uniform(0.5, 1.0), rng.uniform(0, np.pi)
         if rng.random() < 0.5:
-            scene.draw(sersic(rng.uniform(2, 4), member_size, q, beta), jitter(rng, OLD) * flux * shares[k], centre)
+            scene.draw(sersic(rng.uniform(3, 5), member_size, q, beta), jitter(rng, OLD) * flux * shares[k], centre)
         else:
             disk_galaxy(scene, flux * shares[k], member_size * 0.6, q, beta, centre, rng.uniform(0.2, 0.5), 2.5)
         side = axis + (np.pi if k == 0 else 0.0) + rng.normal(0, 0.5)
@@ -48,12 +49,12 @@ def _merging(scene, rng, size, flux):
                     size * 0.2, flux * shares[k] * rng.uniform(0.15, 0.35), jitter(rng, 0.5 * (MIXED + YOUNG)))
 
 
-def _smooth(q_range, n_range):
+def _smooth(q_range, n_range, colour=OLD):
     def render(scene, rng, size, flux):
         q, beta = rng.uniform(*q_range), rng.uniform(0, np.pi)
         n = round(rng.uniform(*n_range) * 4) / 4  # GalSim caches profiles per n
         centre = tuple(rng.normal(0, 1.5, 2))
-        scene.draw(sersic(n, size, q, beta), jitter(rng, OLD, 0.06) * flux, centre)
+        scene.draw(sersic(n, size, q, beta), jitter(rng, colour, 0.06) * flux, centre)
 
     return render
 
@@ -94,7 +95,8 @@ def _edge_on(with_bulge: bool):
         # GalSim's shear keeps the area, stretching the major axis by 1/sqrt(q): undo that here.
         disk = galsim.Exponential(scale_radius=length * np.sqrt(q), flux=1.0).shear(q=q, beta=beta * galsim.radians)
         mono = draw_mono(scene, disk, centre)
-        disk_colour = jitter(rng, MIXED if with_bulge else 0.7 * MIXED + 0.3 * YOUNG)
+        # Real edge-on disks look red: old stars seen through the disk's dust (domain_gap.py's g-r).
+        disk_colour = jitter(rng, OLD if with_bulge else 0.5 * (OLD + MIXED))
         disk_light = disk_colour[:, None, None] * mono * flux * (1 - bulge_fraction)
         if with_bulge:
             bulge = sersic(rng.uniform(2.0, 4.0), length * rng.uniform(0.35, 0.6), rng.uniform(0.55, 0.9), beta)
@@ -114,7 +116,7 @@ def _edge_on(with_bulge: bool):
 RENDERERS: tuple[Callable, ...] = (
     _disturbed,
     _merging,
-    _smooth((0.8, 1.0), (3.0, 5.0)),  # round smooth
+    _smooth((0.8, 1.0), (2.5, 4.0), 0.5 * (OLD + MIXED)),  # round smooth
     _smooth((0.45, 0.75), (1.5, 4.0)),  # in-between round smooth
     _smooth((0.15, 0.35), (1.0, 2.5)),  # cigar-shaped smooth
     _spiral(True, (12, 28), (0.15, 0.35), 0.3),  # barred spiral
@@ -124,24 +126,29 @@ RENDERERS: tuple[Callable, ...] = (
     _edge_on(True),  # edge-on with bulge
 )
 # Typical half-light size (pixels) and r-band flux (nanomaggies) ranges per class.
-SIZE_RANGE = ((7, 16), (8, 16), (7, 22), (8, 18), (8, 16), (12, 24), (11, 22), (12, 26), (16, 34), (14, 30))
+SIZE_RANGE = ((7, 16), (8, 16), (5, 12), (5, 12), (5, 10), (12, 24), (11, 22), (12, 26), (16, 34), (14, 30))
+# Flux per unit area relative to the other classes: thin edge-on disks would otherwise saturate the
+# stretch (real ones stay below it); small smooth galaxies are compact.
+SURFACE_BRIGHTNESS = (1.0, 1.0, 1.2, 1.3, 1.8, 1.0, 1.0, 1.0, 0.45, 0.4)
+# Field density around each class: ellipticals and interacting galaxies live in groups and clusters.
+CROWDING = (1.5, 2.0, 2.5, 1.5, 1.5, 1.0, 1.0, 1.0, 1.0, 1.0)
 
 
-def field_objects(scene: Scene, rng: np.random.Generator) -> None:
-    """Foreground stars and faint background galaxies, as in every DECaLS cutout."""
-    n_stars = rng.poisson(3)
+def field_objects(scene: Scene, rng: np.random.Generator, crowding: float = 1.0) -> None:
+    """Foreground stars, faint background galaxies and neighbours, as in every DECaLS cutout."""
+    n_stars = rng.poisson(4)
     if n_stars:
         x, y = rng.uniform(-128, 128, (2, n_stars))
         flux = 10 ** rng.uniform(-0.5, 2.0, n_stars)
         colours = np.stack([jitter(rng, c, 0.1) for c in rng.choice([OLD, MIXED, YOUNG, 0.5 * (OLD + MIXED)], n_stars)])
         scene.points(x, y, flux, colours)
-    n_faint = rng.poisson(14)
+    n_faint = rng.poisson(20 * crowding)  # real cutouts show about 1.7x the faint sources of v1
     if n_faint:
         x, y = rng.uniform(-128, 128, (2, n_faint))
         flux = 10 ** rng.uniform(-1.0, 0.5, n_faint)
         colours = np.stack([jitter(rng, c, 0.15) for c in rng.choice([OLD, OLD * [0.6, 1, 1.3], MIXED], n_faint)])
         scene.points(x, y, flux, colours, soft=True)
-    for _ in range(rng.poisson(0.8)):  # a resolved neighbour
+    for _ in range(rng.poisson(0.8 * crowding)):  # a resolved neighbour
         centre = tuple(rng.uniform(-115, 115, 2))
         neighbour = sersic(round(rng.uniform(1, 4)), rng.uniform(2, 6), rng.uniform(0.4, 1), rng.uniform(0, np.pi))
         scene.draw(neighbour, jitter(rng, MIXED) * 10 ** rng.uniform(0.3, 1.5), centre)

@@ -2,12 +2,15 @@
 g/r/z colour stretch to RGB. `render_image` makes one synthetic Galaxy10 image."""
 from __future__ import annotations
 
+import io
+
 import galsim
 import numpy as np
 import scipy.fft
+from PIL import Image
 
 from galaxy_core.data.synthetic.catalogue import GENERATOR_VERSION
-from galaxy_core.data.synthetic.morphologies import RENDERERS, SIZE_RANGE, field_objects
+from galaxy_core.data.synthetic.morphologies import CROWDING, RENDERERS, SIZE_RANGE, SURFACE_BRIGHTNESS, field_objects
 from galaxy_core.data.synthetic.scene import IMAGE_SIZE, Scene
 
 BANDS = ("g", "r", "z")
@@ -53,12 +56,13 @@ def render_image(label: int, seed: int, index: int) -> np.ndarray:
     scene = Scene(rng)
     size = rng.uniform(*SIZE_RANGE[label])
     # Surface brightness, not total flux, sets how bright a galaxy looks: flux grows with area.
-    flux = 10 ** rng.uniform(-0.15, 0.3) * size**2
+    flux = 10 ** rng.uniform(-0.15, 0.3) * size**2 * SURFACE_BRIGHTNESS[label]
     RENDERERS[label](scene, rng, size, flux)
-    field_objects(scene, rng)
+    field_objects(scene, rng, CROWDING[label])
 
     seeing = rng.uniform(2.0, 4.2)  # PSF FWHM in pixels of the resampled cutout
-    sky_sigma = rng.uniform(0.004, 0.0075) * np.array([0.45, 1.0, 1.6], dtype=np.float32)  # g, r, z
+    # JPEG compression adds about 15% to the apparent noise, so the sky is drawn quieter.
+    sky_sigma = rng.uniform(0.0034, 0.0064) * np.array([0.45, 1.0, 1.6], dtype=np.float32)  # g, r, z
     # Gaussian sky noise from numpy's float32 generator: 4x faster here than GalSim's GaussianNoise.
     noise = rng.standard_normal((3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32) * sky_sigma[:, None, None]
 
@@ -68,7 +72,17 @@ def render_image(label: int, seed: int, index: int) -> np.ndarray:
     spectrum += scipy.fft.rfft2(scene.soft, workers=1) * soft_otf
     spectrum *= psf
     spectrum += scipy.fft.rfft2(noise, workers=1) * _NOISE_OTF
-    return legacy_rgb(scipy.fft.irfft2(spectrum, s=(IMAGE_SIZE, IMAGE_SIZE), workers=1))
+    rgb = legacy_rgb(scipy.fft.irfft2(spectrum, s=(IMAGE_SIZE, IMAGE_SIZE), workers=1))
+    # Real cutouts reach users as JPEGs (the check set: quality 75 with 4:2:0 chroma, some higher).
+    quality = 75 if rng.random() < 0.8 else int(rng.integers(80, 96))
+    return jpeg_round_trip(rgb, quality)
+
+
+def jpeg_round_trip(rgb: np.ndarray, quality: int) -> np.ndarray:
+    """The image as it comes back from a JPEG file: block artefacts and softened colour."""
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="JPEG", quality=quality, subsampling="4:2:0")
+    return np.asarray(Image.open(buffer).convert("RGB"))
 
 
 def legacy_rgb(grz: np.ndarray) -> np.ndarray:
