@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
 from galaxy_core.errors import UserError
+from galaxy_core.fileio import os_error_reason, require_writable
 
 EXIT_USER_ERROR = 2
 
@@ -14,6 +16,22 @@ EXIT_USER_ERROR = 2
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line instead of usage + message
         self.exit(EXIT_USER_ERROR, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def _ranged(kind, low, high):
+    """An argparse type that also checks the range: `--image-size 0` is refused, not trained at 256."""
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if kind is int else 'a number'}") from None
+        if not low <= value <= high:  # also refuses nan and inf
+            shown = (f"{low:,} to {high:,}") if kind is int else (f"{low:g} to {high:g}")
+            raise argparse.ArgumentTypeError(f"{text} is outside {shown}")
+        return value
+
+    convert.__name__ = kind.__name__
+    return convert
 
 
 def _progress_bar(description: str, unit: str = "img", unit_scale: bool = False):
@@ -39,6 +57,8 @@ def cmd_synth(args) -> dict:
 
     if args.default == (args.out is not None):
         raise UserError("synth needs exactly one of --out FILE or --default.")
+    if args.out:
+        require_writable(args.out)
     bar, update = _progress_bar(f"synth {args.out or 'default dataset'}")
     with bar:
         if args.default:
@@ -55,7 +75,13 @@ def cmd_info(args) -> dict:
     bar, update = _progress_bar("creating the default synthetic dataset (once)")
     with bar:
         path = resolve_dataset(args.file or args.data, progress=update)
-    info = Galaxy10(path).info()
+    data = Galaxy10(path)
+    info = data.info()
+    if args.verify:
+        bar, update = _progress_bar(f"verify {path.name}")
+        with bar:
+            data.verify(progress=update)
+        info["verified"] = f"all {len(data):,} images decode"
     if args.split:
         from galaxy_core.data.splits import stratified_split
 
@@ -66,6 +92,7 @@ def cmd_info(args) -> dict:
 def cmd_download(args) -> dict:
     from galaxy_core.data.download import download
 
+    require_writable(args.out)
     bar, update = _progress_bar("download", unit="B", unit_scale=True)
     with bar:
         path = download(args.out, url=args.url, sha256=args.sha256, progress=update)
@@ -77,6 +104,7 @@ def cmd_repack(args) -> dict:
     from galaxy_core.data.galaxy10 import Galaxy10
     from galaxy_core.data.galaxy10_writer import repack
 
+    require_writable(args.output)
     bar, update = _progress_bar(f"repack {args.output}")
     with bar:
         path = repack(args.input, args.output, progress=update)
@@ -89,6 +117,7 @@ def cmd_import(args) -> dict:
     from galaxy_core.data.labelled_images import read_labelled_folder
 
     folder = read_labelled_folder(args.images, args.labels)
+    require_writable(args.out)
     bar, update = _progress_bar(f"import {folder.name}")
     with bar:
         path = import_images(folder, args.out, progress=update)
@@ -119,6 +148,7 @@ def cmd_train(args) -> dict:
     out = Path(args.out or checkpoints_root() / (f"{Path(args.init).name}_finetuned" if args.init else recipe.model))
     if args.init and out.resolve() == Path(args.init).resolve():
         raise UserError(f"--out {out} is the checkpoint being fine-tuned: choose another folder, so the original stays.")
+    require_writable(out, folder=True)
     bar, update = _progress_bar(f"train {recipe.model}", unit="batch")
     with bar:
         meta = train(recipe, data, out, device=args.device, workers=args.workers, max_batches=args.max_batches,
@@ -253,17 +283,18 @@ def build_parser() -> argparse.ArgumentParser:
     synth = commands.add_parser("synth", help="write a synthetic Galaxy10 file with the real schema")
     synth.add_argument("--out", help="output .h5 file")
     synth.add_argument("--default", action="store_true", help="create the embedded default dataset in the cache (if missing)")
-    synth.add_argument("--n", type=int, default=17736, help="number of images (default: the real file's 17,736)")
-    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--n", type=_ranged(int, 1, 2_000_000), default=17736, help="number of images (default: the real file's 17,736)")
+    synth.add_argument("--seed", type=_ranged(int, 0, 2**32 - 1), default=0)
     synth.add_argument("--balance", choices=("real", "uniform"), default="real", help="class balance (default: the real counts)")
-    synth.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
+    synth.add_argument("--workers", type=_ranged(int, 1, 256), default=None, help="processes (default: one per core)")
     synth.set_defaults(run=cmd_synth)
 
     info = commands.add_parser("info", help="describe a Galaxy10 file as one JSON object")
     info.add_argument("file", nargs="?", help="the .h5 file (default: --data, $GALAXY10_H5, or the embedded default)")
     info.add_argument("--data", help="the .h5 file")
+    info.add_argument("--verify", action="store_true", help="read and decode every image (finds a corrupt chunk, names its index)")
     info.add_argument("--split", choices=sorted(SCHEMES), default=None, help="also describe this train/val/test split")
-    info.add_argument("--split-seed", type=int, default=0)
+    info.add_argument("--split-seed", type=_ranged(int, 0, 2**32 - 1), default=0)
     info.set_defaults(run=cmd_info)
 
     down = commands.add_parser("download", help="download the real Galaxy10_DECals.h5 (2.54 GB), resumable and verified")
@@ -279,19 +310,19 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--init", help="fine-tune: start from this trained checkpoint folder, with its recipe (flags still override)")
     tr.add_argument("--trainable", choices=("all", "head"), help="with --init: train all layers (default) or the classifier head only")
     tr.add_argument("--data", help="Galaxy10 .h5 file (default: $GALAXY10_H5, else the synthetic default)")
-    tr.add_argument("--epochs", type=int)
-    tr.add_argument("--image-size", type=int, help="side the network sees (a recipe's resize scales with it)")
-    tr.add_argument("--batch-size", type=int)
-    tr.add_argument("--lr", type=float, help="learning rate (default: the study's)")
+    tr.add_argument("--epochs", type=_ranged(int, 1, 10_000))
+    tr.add_argument("--image-size", type=_ranged(int, 16, 1024), help="side the network sees (a recipe's resize scales with it)")
+    tr.add_argument("--batch-size", type=_ranged(int, 1, 4096))
+    tr.add_argument("--lr", type=_ranged(float, 1e-8, 10.0), help="learning rate (default: the study's)")
     tr.add_argument("--split", help="TRAIN/VAL/TEST percentages (default: the study's)")
-    tr.add_argument("--seed", type=int)
+    tr.add_argument("--seed", type=_ranged(int, 0, 2**32 - 1))
     tr.add_argument("--out", help="checkpoint folder (default: MODEL in the checkpoints root, $GALAXY_CHECKPOINTS or ./checkpoints)")
     tr.add_argument("--device", default="auto", choices=DEVICES)
     tr.add_argument("--look-augment", action="store_true",
                     help="augment scale, brightness, colour balance, seeing and noise too (for transfer to real images)")
     tr.add_argument("--weights", help="'imagenet' (download), a local .pth/.safetensors file, or 'none' (from scratch)")
-    tr.add_argument("--workers", type=int, help="DataLoader worker processes (default: up to 4 on a GPU, none on the CPU)")
-    tr.add_argument("--max-batches", type=int, help=argparse.SUPPRESS)  # debug: cap batches per epoch
+    tr.add_argument("--workers", type=_ranged(int, 0, 64), help="DataLoader worker processes (default: up to 4 on a GPU, none on the CPU)")
+    tr.add_argument("--max-batches", type=_ranged(int, 1, 10**9), help=argparse.SUPPRESS)  # debug: cap batches per epoch
     tr.set_defaults(run=cmd_train)
 
     from galaxy_core.inference.ensemble import RULES
@@ -350,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, _interrupt)
+    from galaxy_core.settings import quiet_library_warnings
+
+    quiet_library_warnings()
     args = build_parser().parse_args(argv)
     try:
         result = args.run(args)
@@ -359,8 +393,26 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: run the same command again to resume.", file=sys.stderr)
         return 130
-    print(json.dumps(result, indent=2))
+    except MemoryError:
+        print("error: this machine ran out of memory: use fewer or smaller images, a smaller --batch-size or a smaller model.", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as exc:  # a path too long, a full disk, a permission: the input's fault, not a bug
+        print(f"error: a file could not be read or written ({os_error_reason(exc)}): check the paths given and the free space.",
+              file=sys.stderr)
+        return EXIT_USER_ERROR
+    print(json.dumps(json_safe(result), indent=2, allow_nan=False))
     return 0
+
+
+def json_safe(value):
+    """Strict JSON: NaN and infinities become null (json.dumps would write NaN, which no parser accepts)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 if __name__ == "__main__":

@@ -61,3 +61,25 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
 
 def write_json_atomic(path: str | os.PathLike, obj) -> None:
     write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def os_error_reason(exc: OSError) -> str:
+    """An OSError's reason in a few words, without the path it names (it may be long or private)."""
+    return (exc.strerror or type(exc).__name__).lower()
+
+
+def require_writable(path: str | os.PathLike, folder: bool = False) -> Path:
+    """Refuse an output that cannot be written before any work starts (`/proc/x.h5`, a read-only disk)."""
+    from galaxy_core.errors import UserError
+
+    path = Path(path)
+    target = path if folder else path.parent
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=target)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        shown = str(path) if len(str(path)) <= 80 else str(path)[:40] + "..." + str(path)[-30:]
+        raise UserError(f"Cannot write {shown} ({os_error_reason(exc)}): choose a folder you can write to.") from None
+    return path

@@ -18,6 +18,79 @@ CHECKPOINTS_ENV = "GALAXY_CHECKPOINTS"  # the checkpoints root
 DEFAULT_N_ENV = "GALAXY10_DEFAULT_N"  # size of the default synthetic dataset (tests, quick demos)
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
+# A public deployment (anyone with the link is a visitor): see public_mode() and the README's Deploy.
+PUBLIC_ENV = "GALAXY_PUBLIC"  # 1: public mode; 0: local mode even on Community Cloud
+UI_TRAINING_ENV = "GALAXY_UI_TRAINING"  # 1: allow training from the UI in public mode (small caps, scratch folder)
+MAX_UI_RUNS_ENV = "GALAXY_MAX_UI_RUNS"  # UI training runs at once for the whole server (default 1)
+DATASETS_ENV = "GALAXY_DATASETS"  # Galaxy10 files a public deployment offers (os.pathsep-separated)
+DATA_ROOTS_ENV = "GALAXY_DATA_ROOTS"  # folders the local sidebar path box may open (os.pathsep-separated)
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _flag(name: str, unclear: bool) -> bool | None:
+    """A yes/no setting: None when unset; `unclear` (the safe answer) for a value that is neither."""
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return None
+    return True if raw in _TRUE else False if raw in _FALSE else unclear
+
+
+def on_community_cloud() -> bool:
+    """Streamlit Community Cloud checks apps out under /mount/src/."""
+    return str(REPO_ROOT).startswith("/mount/src/")
+
+
+def public_mode() -> bool:
+    """$GALAXY_PUBLIC if set, else on whenever the app runs on Community Cloud."""
+    flag = _flag(PUBLIC_ENV, unclear=True)
+    return on_community_cloud() if flag is None else flag
+
+
+def ui_training_allowed() -> bool:
+    return not public_mode() or bool(_flag(UI_TRAINING_ENV, unclear=False))
+
+
+def max_ui_runs() -> int:
+    raw = os.environ.get(MAX_UI_RUNS_ENV, "1").strip()
+    if not raw.isdigit() or not 1 <= int(raw) <= 64:
+        raise UserError(f"{MAX_UI_RUNS_ENV}={raw!r} is not a whole number from 1 to 64: fix it or unset it.")
+    return int(raw)
+
+
+def _path_list(name: str) -> list[Path]:
+    return [Path(p).expanduser() for p in os.environ.get(name, "").split(os.pathsep) if p.strip()]
+
+
+def configured_datasets() -> list[Path]:
+    """The Galaxy10 files the operator offers ($GALAXY_DATASETS, then $GALAXY10_H5)."""
+    files = _path_list(DATASETS_ENV) + ([Path(os.environ[DATA_ENV]).expanduser()] if os.environ.get(DATA_ENV) else [])
+    return list(dict.fromkeys(files))
+
+
+def data_roots() -> list[Path]:
+    """Folders the local path box may open: $GALAXY_DATA_ROOTS, else home, the repository, the cache,
+    the temporary folder and the folders of the configured datasets."""
+    import tempfile
+
+    roots = _path_list(DATA_ROOTS_ENV) or [Path.home(), REPO_ROOT, cache_dir(), Path(tempfile.gettempdir())]
+    return [r.resolve() for r in [*roots, *(p.parent for p in configured_datasets())]]
+
+
+def ui_runs_root() -> Path:
+    """Where UI training runs go: the checkpoints root locally, a scratch folder in public mode."""
+    return cache_dir() / "public_runs" if public_mode() else checkpoints_root()
+
+
+DEBUG_ENV = "GALAXY_DEBUG"  # 1: let library warnings through (they are for developers)
+
+
+def quiet_library_warnings() -> None:
+    """Normal runs (CLI, dashboard) keep numpy/sklearn/torch warnings off stderr; $GALAXY_DEBUG shows them."""
+    import warnings
+
+    if not os.environ.get(DEBUG_ENV):
+        warnings.simplefilter("ignore")
+
 
 def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "galaxy_core")

@@ -117,7 +117,7 @@ def test_any_layout_reads_the_same_pixels(tmp_path, layout):
     assert data.info()["random_access"].startswith(("fast", "slow"))
 
 
-def test_direct_chunk_reads_handle_unfiltered_and_unwritten_chunks(tmp_path):
+def test_direct_chunk_reads_handle_unfiltered_chunks_and_unwritten_ones_are_refused(tmp_path):
     path = write_galaxy10(tmp_path / "plain.h5", n=6)
     with h5py.File(path) as f:
         expected = f["images"][()]
@@ -128,11 +128,15 @@ def test_direct_chunk_reads_handle_unfiltered_and_unwritten_chunks(tmp_path):
             images[i] = expected[i]
         # Image 3: HDF5 stored it without deflate (filter mask bit 0 set), as it may for incompressible chunks.
         images.id.write_direct_chunk((3, 0, 0, 0), expected[3].tobytes(), filter_mask=1)
-        # Image 4 is never written: HDF5 returns the fill value (zeros).
+        # Image 4 is never written: HDF5 would read it as zeros, so the file is refused until it is.
+    with pytest.raises(DataFileError, match="incomplete \\(1 of its 6 image chunks were never written"):
+        Galaxy10(mixed)
+    with h5py.File(mixed, "r+") as dst:
+        dst["images"][4] = expected[4]
     data = Galaxy10(mixed)
     assert data._direct_chunks
     np.testing.assert_array_equal(data.image(3), expected[3])
-    np.testing.assert_array_equal(data.image(4), np.zeros_like(expected[4]))
+    np.testing.assert_array_equal(data.image(4), expected[4])
     np.testing.assert_array_equal(data.images([5, 0, 1, 2]), expected[[5, 0, 1, 2]])
     assert data.image(0).flags.writeable
 

@@ -109,4 +109,4 @@ def test_cli_synth_writes_a_file_and_reports_it(tmp_path):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["count"] == 12 and out.exists()
     bad = subprocess.run([sys.executable, "-m", "galaxy_core", "synth", "--out", str(out), "--n", "0"], cwd=REPO, capture_output=True, text=True)
-    assert bad.returncode == 2 and bad.stderr.startswith("error: --n must be at least 1")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: argument --n: 0 is outside 1 to 2,000,000")

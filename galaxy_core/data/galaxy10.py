@@ -20,14 +20,19 @@ except ImportError:  # pragma: no cover - isal is in requirements.txt, but the r
     from zlib import decompress as _inflate, error as _InflateError
 
 from galaxy_core.classes import CLASS_NAMES, NUM_CLASSES
-from galaxy_core.data.galaxy10_layout import chunk_cache_options, layout_of, one_deflate_chunk_per_image, storage_end
+from galaxy_core.data.galaxy10_layout import chunk_cache_options, layout_of, one_deflate_chunk_per_image, storage_end, unwritten_chunks
 from galaxy_core.errors import DataFileError
+from galaxy_core.fileio import os_error_reason
 
 IMAGES_KEY = "images"
 LABELS_KEY = "ans"
 METADATA_KEYS = ("ra", "dec", "redshift", "pxscale")
 SCHEMA_KEYS = (IMAGES_KEY, LABELS_KEY, *METADATA_KEYS)
-
+# Limits checked before anything is read: a 3 kB file may declare 10^8 images (gigabytes of labels
+# and metadata) or gigapixel images. The real file holds 17,736 images of 256x256.
+MAX_IMAGES = 2_000_000
+MAX_IMAGE_SIDE = 1024
+MAX_ATTRIBUTE_BYTES = 64 * 1024
 
 
 class Galaxy10:
@@ -42,7 +47,16 @@ class Galaxy10:
 
     # ----- opening and validation -----------------------------------------------------------
     def _validate_and_load(self) -> None:
+        try:
+            self._open_and_check()
+        except OSError as exc:  # a name too long, a permission, a device error: one sentence
+            raise DataFileError(f"{_short(self.path)} cannot be used ({os_error_reason(exc)}): give the path of a Galaxy10 .h5 file.") from None
+
+    def _open_and_check(self) -> None:
         name = str(self.path)
+        if self.path.name.endswith(".partial"):
+            raise DataFileError(f"{name} is an unfinished file (.partial): run the command that was writing it again to finish it, "
+                                "then use the finished file.")
         if not self.path.exists():
             raise DataFileError(
                 f"{name} does not exist: give the path to Galaxy10_DECals.h5 "
@@ -67,7 +81,8 @@ class Galaxy10:
             self._check_schema(handle, size)
             self.layout = layout_of(handle[IMAGES_KEY])
             self._direct_chunks = one_deflate_chunk_per_image(handle[IMAGES_KEY])
-            self.attrs = {k: _plain(v) for k, v in handle.attrs.items()}
+            self.attrs = _small_attributes(handle)
+            self._check_all_written(handle)
             self._check_pixels_readable(handle)
 
     def _check_schema(self, f: h5py.File, file_size: int) -> None:
@@ -92,6 +107,12 @@ class Galaxy10:
         n = images.shape[0]
         if n == 0:
             raise DataFileError(f"{name} holds no images: use a file with at least one galaxy.")
+        if n > MAX_IMAGES:
+            raise DataFileError(f"{name} declares {n:,} images, more than the {MAX_IMAGES:,} supported (the real file holds 17,736): "
+                                "the file is damaged or not Galaxy10.")
+        if max(images.shape[1:3]) > MAX_IMAGE_SIDE:
+            raise DataFileError(f"{name} declares {images.shape[1]}x{images.shape[2]} pixel images, larger than the {MAX_IMAGE_SIDE} px "
+                                "supported (Galaxy10 images are 256x256): the file is damaged or not Galaxy10.")
         for key in (LABELS_KEY, *METADATA_KEYS):
             ds = f[key]
             if ds.ndim != 1 or ds.shape[0] != n:
@@ -117,6 +138,26 @@ class Galaxy10:
         self.metadata = {k: np.asarray(f[k][()], dtype=np.float64) for k in METADATA_KEYS}
         self.image_shape = tuple(int(s) for s in images.shape[1:])
         self._length = n
+
+    def _check_all_written(self, f: h5py.File) -> None:
+        """Refuse images that were never written: HDF5 would read them as black, silently."""
+        for key in SCHEMA_KEYS:
+            missing, expected = unwritten_chunks(f[key])
+            if missing:
+                what = f"{missing:,} of its {expected:,} image chunks were" if key == IMAGES_KEY and expected > 1 else f"its '{key}' data was"
+                raise DataFileError(f"{self.path} is incomplete ({what} never written, as after an interrupted write): "
+                                    "finish or repeat the write, or download the file again.")
+
+    def verify(self, progress=None) -> None:
+        """Read and decode every image (what `info --verify` does); the first damaged one is named."""
+        for index in range(len(self)):
+            try:
+                pixels = self._images()[index]
+            except (OSError, ValueError, RuntimeError):
+                raise DataFileError(f"{self.path} is corrupt (image {index} cannot be decoded): download or generate it again.") from None
+            del pixels
+            if progress is not None and (index % 256 == 0 or index == len(self) - 1):
+                progress(index + 1, len(self))
 
     def _check_pixels_readable(self, f: h5py.File) -> None:
         images = f[IMAGES_KEY]
@@ -194,7 +235,11 @@ class Galaxy10:
         """Sequential (start, images) blocks: the efficient way to stream the whole file."""
         images = self._images()
         for start in range(0, len(self), block):
-            yield start, images[start : start + block]
+            try:
+                yield start, images[start : start + block]
+            except OSError:
+                raise DataFileError(f"{self.path} is corrupt (images {start} to {min(start + block, len(self)) - 1} cannot be decoded): "
+                                    "find the image with `info --verify`, then download or generate the file again.") from None
 
     # ----- description ------------------------------------------------------------------------
     @property
@@ -245,6 +290,23 @@ class Galaxy10:
         if self.is_synthetic:
             info["generator"] = {k: self.attrs.get(k) for k in ("generator", "generator_version", "seed")}
         return info
+
+
+def _short(path: Path) -> str:
+    text = str(path)
+    return text if len(text) <= 80 else text[:40] + "..." + text[-30:]
+
+
+def _small_attributes(handle: h5py.File) -> dict:
+    """The file's attributes as plain values, skipping any too large to be metadata."""
+    attrs = {}
+    for key in list(handle.attrs)[:64]:
+        if handle.attrs.get_id(key).get_storage_size() <= MAX_ATTRIBUTE_BYTES:
+            try:
+                attrs[key] = _plain(handle.attrs[key])
+            except (OSError, TypeError, ValueError):
+                continue  # an attribute h5py cannot read says nothing we need
+    return attrs
 
 
 def _plain(value):

@@ -87,3 +87,11 @@ def storage_end(dataset: h5py.Dataset) -> int:
             info = dsid.get_chunk_info(i)
             ends.append(info.byte_offset + info.size)
     return max(ends)
+
+
+def unwritten_chunks(dataset: h5py.Dataset) -> tuple[int, int]:
+    """(chunks never written, chunks expected): HDF5 reads an unwritten chunk as zeros, silently."""
+    if dataset.chunks is None:
+        return (0, 1) if dataset.id.get_offset() is not None or dataset.size == 0 else (1, 1)
+    expected = int(np.prod([math.ceil(s / c) for s, c in zip(dataset.shape, dataset.chunks)]))
+    return expected - dataset.id.get_num_chunks(), expected

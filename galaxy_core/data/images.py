@@ -18,8 +18,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from galaxy_core.errors import UserError
 
 DATASET_SIDE = 256
-MAX_BYTES = 50 * 2**20
-MAX_PIXELS = 50_000_000  # decoded size limit: a small file can still decompress to gigabytes
+# A galaxy cutout is 256x256 (the Legacy Surveys viewer serves at most 3000x3000): these limits leave
+# room for that and keep one image's decoding to about 100 MB. A 143 kB PNG can declare 49 megapixels,
+# so the pixel count is checked from the header, before any pixel is decoded.
+MAX_IMAGE_MB = 10  # also .streamlit/config.toml's server.maxUploadSize
+MAX_BYTES = MAX_IMAGE_MB * 2**20
+MAX_PIXELS = 3000 * 3000
 MIN_SIDE = 8
 
 
@@ -58,7 +62,9 @@ def _to_rgb(image: Image.Image, notes: list[str]) -> np.ndarray:
             scaled = values / 257.0  # 16-bit to 8-bit, keeping the encoded brightness
             notes.append("16-bit image: scaled to 8 bits.")
         else:
-            low, high = np.nanpercentile(values, [0.5, 99.5])
+            if not np.isfinite(values).any():
+                raise UserError("The image holds no finite pixel values (all NaN or infinite): choose another file.")
+            low, high = np.nanpercentile(values[np.isfinite(values)], [0.5, 99.5])
             scaled = (values - low) / max(high - low, 1e-12) * 255.0
             notes.append(f"{'32-bit float' if mode == 'F' else '32-bit integer'} image: stretched to 8 bits between its 0.5 and 99.5 percentiles.")
         grey = np.clip(np.nan_to_num(scaled), 0, 255).astype(np.uint8)
@@ -106,7 +112,8 @@ def load_image(source, name: str | None = None) -> DecodedImage:
             image = Image.open(io.BytesIO(data))
             width, height = image.size
             if width * height > MAX_PIXELS:
-                raise UserError(f"{name} is {width}x{height} pixels; at most {MAX_PIXELS // 1_000_000} megapixels are accepted: downsample it first.")
+                raise UserError(f"{name} is {width}x{height} pixels; at most {MAX_PIXELS / 1e6:.0f} megapixels (3000x3000) are accepted: "
+                                "downsample it first.")
             image.seek(0)  # animated files: the first frame
             image.load()
             image = ImageOps.exif_transpose(image)

@@ -16,12 +16,14 @@ from torch import nn
 
 from galaxy_core.errors import UserError
 from galaxy_core.fileio import atomic_path, write_json_atomic
+from galaxy_core.models.meta_schema import check_meta
 from galaxy_core.models.recipe import Recipe
 from galaxy_core.models.registry import create_model
 
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "meta.json"
 FORMAT_VERSION = 1
+MAX_META_BYTES = 16 * 2**20  # the demo checkpoints' meta.json files are 30-60 kB
 
 
 def _sha256(path: Path) -> str:
@@ -50,6 +52,10 @@ def save_checkpoint(directory: str | Path, model: nn.Module, meta: dict, half: b
     return directory
 
 
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not JSON")  # NaN and Infinity: Python's json accepts them, no other parser does
+
+
 def find_checkpoints(root: str | Path) -> list[Path]:
     """Checkpoint folders directly under `root` (each holds a meta.json), sorted by name."""
     return sorted(p.parent for p in Path(root).glob(f"*/{META_FILE}"))
@@ -62,13 +68,13 @@ def read_meta(directory: str | Path) -> dict:
         raise UserError(f"Checkpoint folder {directory} does not exist: give a folder made by `python -m galaxy_core train`.")
     if not meta_path.is_file() or not (directory / WEIGHTS_FILE).is_file():
         raise UserError(f"{directory} is not a checkpoint (it needs {META_FILE} and {WEIGHTS_FILE}): give a folder made by `train`.")
+    if meta_path.stat().st_size > MAX_META_BYTES:
+        raise UserError(f"{meta_path} is larger than {MAX_META_BYTES // 2**20} MB: the checkpoint is damaged; train it again.")
     try:
-        meta = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        meta = json.loads(meta_path.read_text(), parse_constant=_no_constants)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError):
         raise UserError(f"{meta_path} is not valid JSON: the checkpoint is damaged; train it again.") from None
-    if not isinstance(meta, dict) or "model" not in meta or "recipe" not in meta:
-        raise UserError(f"{meta_path} lacks the model name or recipe: the checkpoint is damaged; train it again.")
-    return meta
+    return check_meta(meta, str(meta_path))
 
 
 def update_meta(directory: str | Path, **entries) -> dict:
@@ -115,11 +121,16 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
         raise UserError(f"{weights} is not a readable safetensors file: the checkpoint is damaged; train it again.") from None
     own = model.state_dict()
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    wrong = [k for k in own if k in state and own[k].shape != state[k].shape]
+    wrong = [k for k in own if k in state and (own[k].shape != state[k].shape or own[k].is_floating_point() != state[k].is_floating_point())]
     if missing or unexpected or wrong:
         example = (missing or unexpected or wrong)[0]
         raise UserError(f"{directory} does not fit model '{meta['model']}' as built by this version "
-                        f"({len(missing)} missing, {len(unexpected)} unexpected, {len(wrong)} wrong-shaped tensors, e.g. '{example}'): retrain it.")
+                        f"({len(missing)} missing, {len(unexpected)} unexpected, {len(wrong)} wrong-shaped or wrongly typed tensors, "
+                        f"e.g. '{example}'): retrain it.")
+    broken = next((k for k, t in state.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())), None)
+    if broken is not None:
+        raise UserError(f"{weights} holds NaN or infinite values (first in '{broken}'): the training diverged or the file is damaged; "
+                        "train it again.")
     # copy_ converts float16 to the model's float32 tensor by tensor: no second float32 copy of the weights
     # exists at any moment (ResNet50's load peaked 92 MB higher with one: benchmarks/bench_checkpoint_load.py).
     del own

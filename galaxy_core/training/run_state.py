@@ -84,3 +84,14 @@ def load_state(out: Path, model, optimizer, scheduler, identity: dict) -> tuple[
 
 def write_progress(out: Path, **fields) -> None:
     write_json_atomic(out / PROGRESS_JSON, {"updated": time.time(), **fields})
+
+
+def mark_stopped(out: Path, state: str, reason: str) -> None:
+    """Record that a run stopped ("interrupted" or "failed"), keeping its epochs and history."""
+    try:
+        progress = json.loads((out / PROGRESS_JSON).read_text())
+    except (OSError, ValueError):
+        return  # the run never started writing: nothing claims it is running
+    if progress.get("state") == "running":
+        progress.pop("updated", None)
+        write_progress(out, **{**progress, "state": state, "reason": reason})

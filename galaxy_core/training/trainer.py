@@ -35,7 +35,7 @@ from galaxy_core.models.registry import create_model, preprocessing_for
 from galaxy_core.settings import device_name, select_device
 from galaxy_core.training.distributed import Distributed
 from galaxy_core.training.optim import build_optimizer, build_scheduler
-from galaxy_core.training.run_state import STATE_JSON, STATE_TENSORS, RunState, load_state, save_state, write_progress
+from galaxy_core.training.run_state import STATE_JSON, STATE_TENSORS, RunState, load_state, mark_stopped, save_state, write_progress
 
 
 def _batch_reporter(out: Path, epoch: int, epochs: int, history: list[dict], progress):
@@ -133,8 +133,18 @@ def train(recipe: Recipe, data_path: str | Path, out: str | Path, device: str = 
     """Train `recipe.model` on a Galaxy10 file; write the checkpoint folder `out`; return its metadata.
 
     `max_batches` caps batches per epoch (a debug setting that makes a full run take seconds).
+    A run that stops early (an error, Ctrl-C, a cancel) leaves `progress.json` saying so, never "running".
     """
-    out = Path(out)
+    try:
+        return _train(recipe, data_path, Path(out), device, workers, max_batches, progress)
+    except BaseException as exc:
+        mark_stopped(Path(out), "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+                     str(exc).splitlines()[0][:300] if isinstance(exc, UserError) else type(exc).__name__)
+        raise
+
+
+def _train(recipe: Recipe, data_path: str | Path, out: Path, device: str, workers: int | None, max_batches: int | None,
+           progress: Callable[[str, int, int], None] | None) -> dict:
     data = Galaxy10(data_path)
     split = stratified_split(data.labels, recipe.split, recipe.seed)
     if min(split.sizes().values()) == 0:
