@@ -7,7 +7,7 @@ from galaxy_core.classes import CLASS_NAMES, CLASSES
 from galaxy_core.dashboard.data_source import require_dataset
 from galaxy_core.dashboard.loaded_models import loaded_model, predictor, require_checkpoints
 from galaxy_core.dashboard.scores import real_sample_images
-from galaxy_core.data.images import load_image
+from galaxy_core.data.images import MAX_IMAGE_MB, load_image
 from galaxy_core.errors import UserError
 from galaxy_core.evaluation.gradcam import gradcam, overlay
 from galaxy_core.evaluation.metrics import accuracy_summary
@@ -25,21 +25,38 @@ if not chosen:
     st.warning("Choose at least one model.")
     st.stop()
 
+MAX_UPLOAD_FILES = 20
 UPLOAD, REAL_EXAMPLES, DATASET = "Upload", "Real galaxies (the check set)", "From the dataset"
 source = st.radio("Images", [UPLOAD, REAL_EXAMPLES, DATASET], horizontal=True, key="classify_source")
 images, names, truths = [], [], []
 if source == UPLOAD:
-    uploads = st.file_uploader("JPEG or PNG images", type=["jpg", "jpeg", "png"], accept_multiple_files=True, key="classify_upload")
-    for upload in uploads or []:
-        try:
-            decoded = load_image(upload, name=upload.name)
-        except UserError as exc:
-            st.error(str(exc))
+    # Uploads are decoded to 256x256 cutouts once, then the uploader is replaced by a fresh one, so
+    # Streamlit lets go of the uploaded bytes (up to MAX_UPLOAD_FILES x MAX_IMAGE_MB per visitor).
+    generation = st.session_state.setdefault("upload_generation", 0)
+    uploads = st.file_uploader(f"JPEG or PNG images (up to {MAX_UPLOAD_FILES}, {MAX_IMAGE_MB} MB each)", type=["jpg", "jpeg", "png"],
+                               accept_multiple_files=True, key=f"classify_upload_{generation}", max_upload_size=MAX_IMAGE_MB)
+    if uploads:
+        kept = []
+        for upload in uploads[:MAX_UPLOAD_FILES]:
+            try:
+                decoded = load_image(upload, name=upload.name)
+                kept.append({"name": upload.name, "pixels": decoded.pixels, "notes": decoded.notes})
+            except UserError as exc:
+                kept.append({"name": upload.name, "error": str(exc)})
+        if len(uploads) > MAX_UPLOAD_FILES:
+            kept.append({"name": "", "error": f"Only the first {MAX_UPLOAD_FILES} of {len(uploads)} files were used: classify the rest next."})
+        del uploads
+        st.session_state["classify_uploaded"] = kept
+        st.session_state["upload_generation"] = generation + 1
+        st.rerun()
+    for item in st.session_state.get("classify_uploaded", []):
+        if "error" in item:
+            st.error(item["error"])
             continue
-        for note in decoded.notes:
-            st.caption(f"{upload.name}: {note}")
-        images.append(decoded.pixels)
-        names.append(upload.name)
+        for note in item["notes"]:
+            st.caption(f"{item['name']}: {note}")
+        images.append(item["pixels"])
+        names.append(item["name"])
         truths.append(None)
 elif source == REAL_EXAMPLES:
     folder, pixels = real_sample_images()
@@ -75,7 +92,7 @@ except UserError as exc:
     st.error(str(exc))
     st.stop()
 
-for image, name, truth, result in zip(images, names, truths, results):
+for position, (image, name, truth, result) in enumerate(zip(images, names, truths, results)):
     st.subheader(name)
     picture, facts = st.columns([1, 1])
     facts.metric("Predicted class", result["class"], f"{result['confidence']:.1%} confidence", delta_color="off")
@@ -96,11 +113,11 @@ for image, name, truth, result in zip(images, names, truths, results):
                               marker_color=[c.colour for c in CLASSES], hovertemplate="%{y}: %{x:.1%}<extra></extra>"))
     figure.update_layout(height=300, margin={"l": 10, "r": 10, "t": 10, "b": 10}, xaxis={"tickformat": ".0%", "range": [0, 1]},
                          yaxis={"autorange": "reversed"})
-    facts.plotly_chart(figure, width="stretch", key=f"probabilities_{name}")
+    facts.plotly_chart(figure, width="stretch", key=f"probabilities_{position}")
     with picture:
-        explain = st.selectbox("Grad-CAM model", chosen, format_func=model_labels.get, key=f"cam_model_{name}")
-        target = st.selectbox("Grad-CAM class", ["predicted", *CLASS_NAMES], key=f"cam_class_{name}")
-        opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.45, key=f"cam_opacity_{name}")
+        explain = st.selectbox("Grad-CAM model", chosen, format_func=model_labels.get, key=f"cam_model_{position}")
+        target = st.selectbox("Grad-CAM class", ["predicted", *CLASS_NAMES], key=f"cam_class_{position}")
+        opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.45, key=f"cam_opacity_{position}")
         member = predictor((explain,), None).members[0]
         heatmap, _ = gradcam(member.model, image, member.preprocessing, None if target == "predicted" else CLASS_NAMES.index(target))
         st.image([image, overlay(image, heatmap, opacity, member.preprocessing)], caption=["image", f"Grad-CAM ({member.name})"],

@@ -85,7 +85,7 @@ def test_classify_uploads_with_one_model_and_refuses_a_broken_file(app, with_che
     at = app.run()
     at.switch_page("app_pages/classify.py").run()
     assert not at.exception and at.title[0].value == "Classify galaxies"
-    at.file_uploader(key="classify_upload").set_value([good, ("broken.png", b"\x89PNG\r\n\x1a\nbroken", "image/png")]).run()
+    at.file_uploader(key="classify_upload_0").set_value([good, ("broken.png", b"\x89PNG\r\n\x1a\nbroken", "image/png")]).run()
     assert not at.exception
     assert [m.label for m in at.metric] == ["Predicted class"]
     assert any("broken.png" in e.value for e in at.error)
@@ -194,6 +194,6 @@ def test_classify_warns_on_an_image_that_is_not_a_galaxy(app, with_checkpoints):
 
     at = app.run()
     at.switch_page("app_pages/classify.py").run()
-    at.file_uploader(key="classify_upload").set_value([("grey.png", png_bytes(np.full((64, 64, 3), 128, np.uint8)), "image/png")]).run()
+    at.file_uploader(key="classify_upload_0").set_value([("grey.png", png_bytes(np.full((64, 64, 3), 128, np.uint8)), "image/png")]).run()
     assert not at.exception, at.exception
     assert any("Out of distribution" in e.value for e in at.error)

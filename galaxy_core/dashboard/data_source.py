@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import streamlit as st
 
 from galaxy_core.data.default import default_dataset_path, generation_progress, generation_running, resolve_dataset, start_generation_process
 from galaxy_core.data.galaxy10 import Galaxy10
 from galaxy_core.errors import UserError
-from galaxy_core.settings import DATA_ENV
+from galaxy_core.settings import DATA_ENV, DATA_ROOTS_ENV, configured_datasets, data_roots, public_mode
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -41,10 +42,40 @@ def _make_default_with_progress() -> None:
     bar.empty()
 
 
-def dataset() -> tuple[Galaxy10 | None, str | None]:
-    """The Galaxy10 file in use (sidebar path, else $GALAXY10_H5, else the synthetic default) or an error."""
-    explicit = (st.session_state.get("data_path") or "").strip() or None
+CANNOT_USE = ("Cannot use this file: give the path of a Galaxy10 .h5 file inside an allowed folder "
+              f"(your home, the repository, the cache, the temporary folder, or ${DATA_ROOTS_ENV}).")
+MAX_PATH_CHARS = 1024
+
+
+def vetted_path(typed: str) -> str:
+    """A path typed in the sidebar, if it lies inside an allowed root; anything else gets one sentence
+    that says nothing about the file (whether it exists, what it is, where home is)."""
+    if len(typed) > MAX_PATH_CHARS or "\x00" in typed:
+        raise UserError(CANNOT_USE)
     try:
+        resolved = Path(typed).expanduser().resolve()
+    except (OSError, RuntimeError, ValueError):
+        raise UserError(CANNOT_USE) from None
+    if not any(resolved.is_relative_to(root) for root in data_roots()):
+        raise UserError(CANNOT_USE)
+    return typed
+
+
+def chosen_path() -> str | None:
+    """The file picked in the sidebar: in public mode one of the operator's datasets by name (None: the
+    default), locally a typed path checked by `vetted_path`."""
+    if public_mode():
+        choice = st.session_state.get("data_choice")
+        offered = {path.name: path for path in configured_datasets()}
+        return str(offered[choice]) if choice in offered else None
+    typed = (st.session_state.get("data_path") or "").strip()
+    return vetted_path(typed) if typed else None
+
+
+def dataset() -> tuple[Galaxy10 | None, str | None]:
+    """The Galaxy10 file in use (sidebar choice, else $GALAXY10_H5, else the synthetic default) or an error."""
+    try:
+        explicit = chosen_path()
         if not explicit and not os.environ.get(DATA_ENV) and not default_dataset_path().exists():
             _make_default_with_progress()
         path = resolve_dataset(explicit)

@@ -5,17 +5,25 @@ import streamlit as st
 
 from galaxy_core.dashboard.loaded_models import checkpoint_labels
 from galaxy_core.data.galaxy10 import Galaxy10
-from galaxy_core.settings import checkpoints_root
+from galaxy_core.dashboard.data_source import MAX_PATH_CHARS
+from galaxy_core.settings import checkpoints_root, configured_datasets, public_mode
 
 
 def sidebar(data: Galaxy10 | None, error: str | None) -> None:
     with st.sidebar:
-        st.text_input(
-            "Galaxy10 file",
-            key="data_path",
-            placeholder="empty: $GALAXY10_H5 or the synthetic default",
-            help="Path to Galaxy10_DECals.h5 on this machine. Get it with `python -m galaxy_core download`.",
-        )
+        if public_mode():  # visitors choose among the operator's files; they never type a path
+            offered = [path.name for path in configured_datasets()]
+            if offered:
+                st.selectbox("Galaxy10 file", [None, *offered], key="data_choice",
+                             format_func=lambda name: name or "the synthetic default")
+        else:
+            st.text_input(
+                "Galaxy10 file",
+                key="data_path",
+                placeholder="empty: $GALAXY10_H5 or the synthetic default",
+                help="Path to Galaxy10_DECals.h5 on this machine. Get it with `python -m galaxy_core download`.",
+                max_chars=MAX_PATH_CHARS,
+            )
         if error:
             st.error(error)
         elif data is not None:

@@ -1,30 +1,89 @@
 """Training runs in the background: a detached `python -m galaxy_core train` process per run.
 
-The dashboard starts one, follows its `progress.json`, and can cancel it; page reruns, closed
-tabs and other sessions do not touch it. A cancelled run resumes if started again the same way.
+The dashboard starts one, follows its `progress.json`, and can cancel or delete it; page reruns,
+closed tabs and other sessions do not touch it. A cancelled run resumes if started again the same
+way. Runs are named, never given paths: a name resolves under the runs root and cannot leave it,
+a new run never replaces a folder it did not start, and the whole server runs at most
+`max_runs` at once (a lock makes two clicks in two sessions count as two).
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
+import re
+import shutil
 import signal
 import time
 from pathlib import Path
+from typing import Iterator
 
 from galaxy_core.errors import UserError
 from galaxy_core.fileio import write_json_atomic
 from galaxy_core.models.checkpoint import META_FILE
 from galaxy_core.processes import launch_cli
-from galaxy_core.training.run_state import PROGRESS_JSON
+from galaxy_core.settings import cache_dir
+from galaxy_core.training.run_state import PROGRESS_JSON, mark_stopped
 
 JOB_JSON = "job.json"
+RUN_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def run_folder(root: Path, name: str) -> Path:
+    """The folder for run `name` under `root`, or one sentence: names are plain (letters, digits, - and _)."""
+    if not isinstance(name, str) or not RUN_NAME.fullmatch(name):
+        raise UserError("A checkpoint name may only hold letters, digits, '-' and '_' (at most 64): choose a plain name.")
+    root = Path(root).resolve()
+    folder = (root / name).resolve()
+    if folder.parent != root:  # a symlink planted under the root must not lead out of it
+        raise UserError("A checkpoint name may only hold letters, digits, '-' and '_' (at most 64): choose a plain name.")
+    return folder
+
+
+@contextlib.contextmanager
+def _runs_lock(root: Path) -> Iterator[None]:
+    """One lock per runs root, kept in the cache (not among the checkpoints it guards)."""
+    lock = cache_dir() / "locks" / f"runs-{hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+") as handle:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory lock; the count is still checked
+            yield
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def start_named(root: Path, name: str, model: str, max_runs: int = 1, **options) -> Path:
+    """Start run `name` under `root` as `start` does, with the UI's rules: a plain name, no replacing a
+    folder this page did not start or a finished checkpoint, and at most `max_runs` running at once."""
+    root = Path(root)
+    with _runs_lock(root):
+        out = run_folder(root, name)
+        if out.exists():
+            if not (out / JOB_JSON).exists():
+                raise UserError(f"'{name}' is already used by a checkpoint this page did not train: choose another name.")
+            if (out / META_FILE).exists():
+                raise UserError(f"'{name}' is a finished run: choose another name, or delete that run first.")
+        running = [folder.name for folder in runs(root) if status(folder)["running"]]
+        if name in running:
+            raise UserError(f"'{name}' is already running: wait for it or cancel it first.")
+        if len(running) >= max_runs:
+            raise UserError(f"{len(running)} training run{'s are' if len(running) > 1 else ' is'} already going on this server "
+                            f"(the limit is {max_runs}): wait for it to finish or cancel it.")
+        return start(model, out, **options)
 
 
 def start(model: str, out: Path, data: str | None = None, epochs: int | None = None, image_size: int | None = None,
           device: str = "auto", weights: str | None = "none", extra: list[str] | None = None) -> Path:
     out = Path(out)
     if status(out)["running"]:
-        raise UserError(f"A training run is already writing to {out}: wait for it or cancel it first.")
+        raise UserError(f"A training run is already writing to {out.name}: wait for it or cancel it first.")
     out.mkdir(parents=True, exist_ok=True)
     arguments = ["train", "--model", model, "--out", str(out), "--device", device]
     for flag, value in (("--data", data), ("--epochs", epochs), ("--image-size", image_size), ("--weights", weights)):
@@ -34,6 +93,28 @@ def start(model: str, out: Path, data: str | None = None, epochs: int | None = N
     process = launch_cli(arguments, out / "train.log")
     write_json_atomic(out / JOB_JSON, {"pid": process.pid, "command": process.args, "started": time.time()})
     return out
+
+
+def delete(out: Path) -> None:
+    """Remove a finished or stopped run that this page started (never a running one, never other folders)."""
+    out = Path(out)
+    if not (out / JOB_JSON).exists():
+        raise UserError(f"'{out.name}' was not started from this page: it is not deleted here.")
+    if status(out)["running"]:
+        raise UserError(f"'{out.name}' is still running: cancel it first.")
+    shutil.rmtree(out, ignore_errors=True)
+
+
+def remove_stale(root: Path, older_than_s: float) -> list[str]:
+    """Delete runs that stopped more than `older_than_s` ago (a public deployment's scratch folder)."""
+    removed = []
+    for folder in runs(root):
+        state = status(folder)
+        stopped_at = max((p.stat().st_mtime for p in folder.iterdir()), default=0.0)
+        if not state["running"] and time.time() - stopped_at > older_than_s:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
+    return removed
 
 
 def _alive(pid: int) -> bool:
@@ -55,7 +136,10 @@ def status(out: Path) -> dict:
     out = Path(out)
     job = _read(out / JOB_JSON)
     progress = _read(out / PROGRESS_JSON)
-    running = bool(job) and _alive(int(job["pid"])) and (progress or {}).get("state") != "done"
+    running = bool(job) and isinstance(job.get("pid"), int) and _alive(job["pid"]) and (progress or {}).get("state") != "done"
+    if not running and (progress or {}).get("state") == "running":  # killed outright (out of memory, SIGKILL)
+        mark_stopped(out, "failed", "the training process ended without finishing")
+        progress = _read(out / PROGRESS_JSON)
     log = out / "train.log"
     tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
     return {"running": running, "job": job, "progress": progress, "finished": (out / META_FILE).exists(),
@@ -64,7 +148,7 @@ def status(out: Path) -> dict:
 
 def cancel(out: Path) -> bool:
     job = _read(Path(out) / JOB_JSON)
-    if not job or not _alive(int(job["pid"])):
+    if not job or not isinstance(job.get("pid"), int) or not _alive(job["pid"]):
         return False
     os.killpg(os.getpgid(int(job["pid"])), signal.SIGTERM)
     return True
@@ -76,6 +160,7 @@ def runs(folder: Path) -> list[Path]:
 
 def _read(path: Path) -> dict | None:
     try:
-        return json.loads(path.read_text())
+        found = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return found if isinstance(found, dict) else None
