@@ -49,8 +49,14 @@ class Galaxy10:
     def _validate_and_load(self) -> None:
         try:
             self._open_and_check()
-        except OSError as exc:  # a name too long, a permission, a device error: one sentence
-            raise DataFileError(f"{_short(self.path)} cannot be used ({os_error_reason(exc)}): give the path of a Galaxy10 .h5 file.") from None
+        except DataFileError:
+            raise
+        except OSError as exc:
+            if exc.errno is not None:  # a name too long, a permission, a device error
+                raise DataFileError(f"{_short(self.path)} cannot be used ({os_error_reason(exc)}): give the path of a Galaxy10 .h5 file.") from None
+            raise _damaged(self.path) from None  # HDF5's own errors carry no errno
+        except HDF5_DAMAGE:
+            raise _damaged(self.path) from None
 
     def _open_and_check(self) -> None:
         name = str(self.path)
@@ -153,8 +159,8 @@ class Galaxy10:
         for index in range(len(self)):
             try:
                 pixels = self._images()[index]
-            except (OSError, ValueError, RuntimeError):
-                raise DataFileError(f"{self.path} is corrupt (image {index} cannot be decoded): download or generate it again.") from None
+            except (OSError, *HDF5_DAMAGE):
+                raise _damaged(self.path, index) from None
             del pixels
             if progress is not None and (index % 256 == 0 or index == len(self) - 1):
                 progress(index + 1, len(self))
@@ -164,8 +170,8 @@ class Galaxy10:
         for i in sorted({0, len(self) - 1}):
             try:
                 images[i]
-            except (OSError, ValueError):
-                raise DataFileError(f"{self.path} is corrupt (image {i} cannot be decoded): download or generate it again.") from None
+            except (OSError, *HDF5_DAMAGE):
+                raise _damaged(self.path, i) from None
 
     # ----- per-process handle -------------------------------------------------------------
     def _images(self) -> h5py.Dataset:
@@ -220,8 +226,8 @@ class Galaxy10:
                 pass  # unallocated or damaged chunk: HDF5's own read below fills it or names the damage
         try:
             return self._images()[index]
-        except OSError:
-            raise DataFileError(f"{self.path} is corrupt (image {index} cannot be decoded): download or generate it again.") from None
+        except (OSError, *HDF5_DAMAGE):
+            raise _damaged(self.path, index) from None
 
     def images(self, indices: Iterable[int]) -> np.ndarray:
         """Several images as (k, H, W, 3) uint8, in the order asked; read in file order for locality."""
@@ -237,7 +243,7 @@ class Galaxy10:
         for start in range(0, len(self), block):
             try:
                 yield start, images[start : start + block]
-            except OSError:
+            except (OSError, *HDF5_DAMAGE):
                 raise DataFileError(f"{self.path} is corrupt (images {start} to {min(start + block, len(self)) - 1} cannot be decoded): "
                                     "find the image with `info --verify`, then download or generate the file again.") from None
 
@@ -290,6 +296,15 @@ class Galaxy10:
         if self.is_synthetic:
             info["generator"] = {k: self.attrs.get(k) for k in ("generator", "generator_version", "seed")}
         return info
+
+
+# What h5py raises, besides OSError, when a file's internal structure is damaged (found by tests/test_fuzz.py).
+HDF5_DAMAGE = (RuntimeError, KeyError, ValueError, TypeError, IndexError, OverflowError, SystemError)
+
+
+def _damaged(path: Path, index: int | None = None) -> DataFileError:
+    where = f"image {index} cannot be decoded" if index is not None else "its HDF5 structure cannot be read"
+    return DataFileError(f"{_short(path)} is corrupt ({where}): download or generate it again.")
 
 
 def _short(path: Path) -> str:
