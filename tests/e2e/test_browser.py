@@ -8,66 +8,29 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, real_image_files
+from browser import chromium_page, require_browser, streamlit_server
+from conftest import real_image_files
 
-CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.e2e
-
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser test", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+require_browser()
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port = free_port()
-    env = {**os.environ, "GALAXY_CORE_CACHE": str(tmp_path_factory.mktemp("e2e-cache")), "GALAXY10_DEFAULT_N": "80"}
-    if not os.environ.get("GALAXY_SCREENSHOTS"):  # screenshots may show a real-size file: GALAXY10_H5 then stays
-        env.pop("GALAXY10_H5", None)
-    log = open(tmp_path_factory.mktemp("e2e-log") / "streamlit.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                                "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-                               cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail("streamlit did not answer /_stcore/health within 90 s")
-    yield url
-    os.killpg(process.pid, 15)
-    process.wait(timeout=20)
+    env = {"GALAXY_CORE_CACHE": str(tmp_path_factory.mktemp("e2e-cache")), "GALAXY10_DEFAULT_N": "80"}
+    drop = () if os.environ.get("GALAXY_SCREENSHOTS") else ("GALAXY10_H5",)  # screenshots may show a real-size file
+    with streamlit_server(env, tmp_path_factory.mktemp("e2e-log"), drop=drop) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def page(server):
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    with chromium_page() as page:
         yield page
-        browser.close()
 
 
 def open_page(page, url: str, title: str, timeout: float = 180_000):
