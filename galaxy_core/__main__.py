@@ -7,7 +7,7 @@ import math
 import sys
 from pathlib import Path
 
-from galaxy_core.errors import UserError
+from galaxy_core.errors import UserError, one_sentence
 from galaxy_core.fileio import os_error_reason, require_writable
 
 EXIT_USER_ERROR = 2
@@ -388,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = args.run(args)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_sentence(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted: run the same command again to resume.", file=sys.stderr)

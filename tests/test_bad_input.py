@@ -204,3 +204,20 @@ def test_a_normal_prediction_writes_nothing_to_stderr(tiny_checkpoints):
     assert run.returncode == 0 and run.stderr == "", run.stderr
     json.loads(run.stdout, parse_constant=lambda name: pytest.fail(f"{name} in stdout"))
 
+
+
+class _DamagedDataset(torch.utils.data.Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, index):
+        raise DataFileError(f"x.h5 is corrupt (image {index} cannot be decoded): download or generate it again.")
+
+
+def test_an_error_raised_in_a_dataloader_worker_stays_one_sentence():
+    from galaxy_core.errors import one_sentence
+
+    with pytest.raises(DataFileError) as caught:
+        list(torch.utils.data.DataLoader(_DamagedDataset(), num_workers=1))
+    assert "\n" in str(caught.value)  # PyTorch folds the worker's traceback into the message
+    assert one_sentence(caught.value) == "x.h5 is corrupt (image 0 cannot be decoded): download or generate it again."
