@@ -55,16 +55,11 @@ def imports_floor() -> dict:
 
 
 def make_abuse_files(folder: Path) -> dict:
-    import h5py
-    from PIL import Image
+    sys.path.insert(0, str(REPO / "tests"))
+    from hostile_files import declares_a_hundred_million_images, pixel_bomb_png
 
-    huge = folder / "huge.h5"
-    with h5py.File(huge, "w") as f:
-        f.create_dataset("images", shape=(10**8, 256, 256, 3), dtype="u1", chunks=(1, 256, 256, 3), compression="gzip")
-        for key in ("ans", "ra", "dec", "redshift", "pxscale"):
-            f.create_dataset(key, shape=(10**8,), dtype="u1" if key == "ans" else "f8", chunks=(4096,))
-    bomb = folder / "bomb.png"
-    Image.new("L", (7000, 7000)).save(bomb, format="PNG", optimize=True)
+    huge = declares_a_hundred_million_images(folder / "huge.h5")
+    bomb = pixel_bomb_png(folder / "bomb.png")
     big = []
     for i in range(3):
         path = folder / f"big{i}.jpg"

@@ -83,3 +83,23 @@ def require_writable(path: str | os.PathLike, folder: bool = False) -> Path:
         shown = str(path) if len(str(path)) <= 80 else str(path)[:40] + "..." + str(path)[-30:]
         raise UserError(f"Cannot write {shown} ({os_error_reason(exc)}): choose a folder you can write to.") from None
     return path
+
+
+@contextlib.contextmanager
+def exclusive_lock(lock_path: str | os.PathLike) -> Iterator[None]:
+    """Hold an advisory lock on `lock_path` (created if missing): one process or thread at a time.
+
+    On Windows (no fcntl) it yields unlocked; the callers' writes are atomic anyway."""
+    lock_path = Path(lock_path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as handle:
+        try:
+            import fcntl
+        except ImportError:
+            yield
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -15,8 +15,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from conftest import REPO, write_galaxy10
+from hostile_files import damage_chunk, declares_a_hundred_million_images
 from galaxy_core.data.galaxy10 import Galaxy10
-from galaxy_core.errors import DataFileError, UserError
+from galaxy_core.errors import DataFileError
 
 LONG = "/tmp/" + "x" * 300 + "/file"
 
@@ -48,11 +49,7 @@ def test_predict_on_an_image_path_too_long(tiny_checkpoints):
 
 
 def test_a_file_declaring_a_hundred_million_images_is_refused_before_reading(tmp_path):
-    path = tmp_path / "huge.h5"
-    with h5py.File(path, "w") as f:
-        f.create_dataset("images", shape=(10**8, 256, 256, 3), dtype="u1", chunks=(1, 256, 256, 3), compression="gzip")
-        for key in ("ans", "ra", "dec", "redshift", "pxscale"):
-            f.create_dataset(key, shape=(10**8,), dtype="u1" if key == "ans" else "f8", chunks=(4096,))
+    path = declares_a_hundred_million_images(tmp_path / "huge.h5")
     assert path.stat().st_size < 10_000
     one_sentence(cli("info", path), "declares 100,000,000 images")
     one_sentence(cli("train", "--model", "cnn", "--data", path, "--epochs", "1", "--out", tmp_path / "run"), "declares 100,000,000 images")
@@ -76,13 +73,7 @@ def test_an_unfinished_synth_file_is_refused(tmp_path):
 
 
 def test_info_verify_names_a_corrupt_chunk_in_the_middle(tiny_h5, tmp_path):
-    broken = tmp_path / "broken.h5"
-    broken.write_bytes(tiny_h5.read_bytes())
-    with h5py.File(broken, "r") as f:
-        info = f["images"].id.get_chunk_info(12)
-    with open(broken, "r+b") as handle:
-        handle.seek(info.byte_offset + 10)
-        handle.write(b"\xff" * 64)
+    broken = damage_chunk(tiny_h5, tmp_path / "broken.h5", 12)
     assert cli("info", broken).returncode == 0  # the quick check reads only the first and last image
     one_sentence(cli("info", "--verify", broken), "image 12 cannot be decoded")
     assert json.loads(cli("info", "--verify", tiny_h5).stdout)["verified"] == "all 30 images decode"

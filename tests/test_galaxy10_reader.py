@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from hostile_files import damage_chunk
 from conftest import REPO, write_galaxy10
 from galaxy_core.data.dataset import Galaxy10Dataset
 from galaxy_core.data.galaxy10 import Galaxy10
@@ -89,13 +90,7 @@ def test_truncated_file_is_refused(tiny_h5, tmp_path):
 
 
 def test_corrupt_compressed_chunk_is_refused(tiny_h5, tmp_path):
-    broken = tmp_path / "broken.h5"
-    broken.write_bytes(tiny_h5.read_bytes())
-    with h5py.File(broken, "r") as f:
-        info = f["images"].id.get_chunk_info(29)  # the last image, which the open check decodes
-    with open(broken, "r+b") as handle:
-        handle.seek(info.byte_offset + 10)
-        handle.write(b"\xff" * 64)
+    broken = damage_chunk(tiny_h5, tmp_path / "broken.h5", 29)  # the last image, which the open check decodes
     with pytest.raises(DataFileError, match="corrupt"):
         Galaxy10(broken)
 
@@ -142,13 +137,7 @@ def test_direct_chunk_reads_handle_unfiltered_chunks_and_unwritten_ones_are_refu
 
 
 def test_damaged_chunk_in_the_middle_is_named_when_read(tiny_h5, tmp_path):
-    broken = tmp_path / "broken.h5"
-    broken.write_bytes(tiny_h5.read_bytes())
-    with h5py.File(broken, "r") as f:
-        info = f["images"].id.get_chunk_info(12)
-    with open(broken, "r+b") as handle:
-        handle.seek(info.byte_offset + 10)
-        handle.write(b"\xff" * 64)
+    broken = damage_chunk(tiny_h5, tmp_path / "broken.h5", 12)
     data = Galaxy10(broken)  # the open check reads only the first and last image
     with pytest.raises(DataFileError, match="corrupt \\(image 12 cannot be decoded\\)"):
         data.image(12)

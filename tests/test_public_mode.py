@@ -7,17 +7,15 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 import tomllib
 
-import h5py
-import numpy as np
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from conftest import REPO, write_galaxy10
+from hostile_files import declares_a_hundred_million_images, pixel_bomb_png
 from galaxy_core import settings
 from galaxy_core.errors import UserError
 from galaxy_core.training import jobs
@@ -195,11 +193,7 @@ def test_sidebar_paths_outside_the_allowed_folders_reveal_nothing(app, monkeypat
 
 
 def test_sidebar_refuses_a_file_declaring_a_hundred_million_images_without_reading_it(app, tmp_path):
-    path = tmp_path / "huge.h5"
-    with h5py.File(path, "w") as f:
-        f.create_dataset("images", shape=(10**8, 256, 256, 3), dtype="u1", chunks=(1, 256, 256, 3), compression="gzip")
-        for key in ("ans", "ra", "dec", "redshift", "pxscale"):
-            f.create_dataset(key, shape=(10**8,), dtype="u1" if key == "ans" else "f8", chunks=(4096,))
+    path = declares_a_hundred_million_images(tmp_path / "huge.h5")
     at = app.run()
     at.text_input(key="data_path").input(str(path)).run()
     assert not at.exception
@@ -215,7 +209,7 @@ def png(width: int, height: int) -> bytes:
 def test_a_49_megapixel_png_is_refused_from_its_header(app, own_checkpoints):
     at = app.run()
     at.switch_page("app_pages/classify.py").run()
-    bomb = png(7000, 7000)
+    bomb = pixel_bomb_png(own_checkpoints.parent / "bomb.png").read_bytes()
     assert len(bomb) < 200_000
     at.file_uploader(key="classify_upload_0").set_value([("bomb.png", bomb, "image/png")]).run()
     assert not at.exception

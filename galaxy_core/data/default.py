@@ -5,16 +5,16 @@ default synthetic dataset, generated once into the cache folder and reused after
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import h5py
 
 from galaxy_core.data.synthetic import GENERATOR_VERSION, generate, partial_path
 from galaxy_core.errors import UserError
+from galaxy_core.fileio import exclusive_lock
 from galaxy_core.processes import launch_cli
 from galaxy_core.settings import DATA_ENV, DEFAULT_N_ENV, cache_dir
 # Big enough to train and evaluate the demo models (500 test images at 80/10/10), small enough
@@ -41,29 +41,12 @@ def _lock_path() -> Path:
     return path.with_name(path.name + ".lock")
 
 
-@contextlib.contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    """One process generates the default at a time (the dashboard and the CLI may start together)."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+") as handle:
-        try:
-            import fcntl
-        except ImportError:  # Windows: no advisory locks; generation is still atomic
-            yield
-            return
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def ensure_default_dataset(progress: Callable[[int, int], None] | None = None) -> Path:
     """The default synthetic dataset's path, generating it first if it is not cached yet."""
     path = default_dataset_path()
     if path.exists():
         return path
-    with _exclusive(_lock_path()):
+    with exclusive_lock(_lock_path()):  # the dashboard and the CLI may start generating together
         if not path.exists():  # another process may have finished it while we waited
             generate(path, default_size(), seed=DEFAULT_SEED, progress=progress)
     return path

@@ -8,7 +8,6 @@ a new run never replaces a folder it did not start, and the whole server runs at
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -17,10 +16,9 @@ import shutil
 import signal
 import time
 from pathlib import Path
-from typing import Iterator
 
 from galaxy_core.errors import UserError
-from galaxy_core.fileio import write_json_atomic
+from galaxy_core.fileio import exclusive_lock, write_json_atomic
 from galaxy_core.models.checkpoint import META_FILE
 from galaxy_core.processes import launch_cli
 from galaxy_core.settings import cache_dir
@@ -41,29 +39,16 @@ def run_folder(root: Path, name: str) -> Path:
     return folder
 
 
-@contextlib.contextmanager
-def _runs_lock(root: Path) -> Iterator[None]:
+def _runs_lock(root: Path) -> Path:
     """One lock per runs root, kept in the cache (not among the checkpoints it guards)."""
-    lock = cache_dir() / "locks" / f"runs-{hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]}.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a+") as handle:
-        try:
-            import fcntl
-        except ImportError:  # Windows: no advisory lock; the count is still checked
-            yield
-            return
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return cache_dir() / "locks" / f"runs-{hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]}.lock"
 
 
 def start_named(root: Path, name: str, model: str, max_runs: int = 1, **options) -> Path:
     """Start run `name` under `root` as `start` does, with the UI's rules: a plain name, no replacing a
     folder this page did not start or a finished checkpoint, and at most `max_runs` running at once."""
     root = Path(root)
-    with _runs_lock(root):
+    with exclusive_lock(_runs_lock(root)):
         out = run_folder(root, name)
         if out.exists():
             if not (out / JOB_JSON).exists():

@@ -3,15 +3,13 @@ traversal and overwrite names, three training starts, a long path, a file declar
 49-megapixel PNG. Checks what the page shows and that nothing is written outside the allowed folders."""
 from __future__ import annotations
 
-import io
 import shutil
 from pathlib import Path
 
-import h5py
 import pytest
-from PIL import Image
 
 from browser import REPO, chromium_page, require_browser, streamlit_server
+from hostile_files import declares_a_hundred_million_images, pixel_bomb_png
 
 pytestmark = pytest.mark.e2e
 require_browser()
@@ -24,15 +22,8 @@ def listing(folder: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def visitor_files(tmp_path_factory) -> dict:
     data = tmp_path_factory.mktemp("visitor-data")
-    huge = data / "huge.h5"
-    with h5py.File(huge, "w") as f:
-        f.create_dataset("images", shape=(10**8, 256, 256, 3), dtype="u1", chunks=(1, 256, 256, 3), compression="gzip")
-        for key in ("ans", "ra", "dec", "redshift", "pxscale"):
-            f.create_dataset(key, shape=(10**8,), dtype="u1" if key == "ans" else "f8", chunks=(4096,))
-    bomb = data / "bomb.png"
-    buffer = io.BytesIO()
-    Image.new("L", (7000, 7000)).save(buffer, format="PNG", optimize=True)
-    bomb.write_bytes(buffer.getvalue())
+    huge = declares_a_hundred_million_images(data / "huge.h5")
+    bomb = pixel_bomb_png(data / "bomb.png")
     return {"data": data, "huge": huge, "bomb": bomb}
 
 
