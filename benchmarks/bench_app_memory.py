@@ -27,6 +27,7 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
 
 def memory_mb(pid: int, field: str = "VmHWM") -> float:
