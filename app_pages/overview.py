@@ -7,6 +7,7 @@ from galaxy_core.dashboard.charts import class_counts_figure
 from galaxy_core.errors import UserError
 from galaxy_core.evaluation.metrics import SUMMARY_METRICS
 from galaxy_core.models.checkpoint import read_meta
+from galaxy_core.settings import public_mode
 
 st.title("Galaxy10 DECaLS workbench")
 st.write("Train, evaluate and explain deep-learning classifiers of galaxy morphology on Galaxy10 DECaLS "
@@ -19,7 +20,8 @@ left, right = st.columns([1, 2])
 with left:
     st.metric("Images", f"{len(data):,}")
     st.metric("Image size", "x".join(str(s) for s in data.image_shape))
-    st.caption(f"File: `{data.path}`  \nFingerprint: `{data.fingerprint()}`")
+    shown = data.path.name if public_mode() else data.path  # a visitor need not learn the server's folders
+    st.caption(f"File: `{shown}`  \nFingerprint: `{data.fingerprint()}`")
     if data.is_synthetic:
         st.info("**Synthetic data.** These galaxies were drawn by galaxy_core's generator (GalSim profiles and "
                 "PSF, DECaLS-like colours and noise) with the real file's schema and class balance. They are "

@@ -232,6 +232,8 @@ def test_public_mode_has_no_path_box_and_no_training(app, public, own_checkpoint
     at = app.run()
     assert not at.exception
     assert not [t for t in at.sidebar.text_input if t.key == "data_path"]
+    shown = " ".join(c.value for c in at.caption) + " ".join(m.value for m in at.markdown)
+    assert "galaxy10_synthetic" in shown and str(settings.cache_dir()) not in shown  # the file's name, not where it lives
     at.switch_page("app_pages/train.py").run()
     assert not at.exception
     assert any("Training is switched off on this public deployment" in i.value for i in at.info)
