@@ -61,3 +61,12 @@ def tiny_checkpoints(tiny_h5, tmp_path_factory) -> Path:
         recipe = get_spec(name).recipe.override(image_size=32, epochs=1, batch_size=8, split="80/10/10", weights=None, resize=None)
         train(recipe, tiny_h5, folder / name, device="cpu", workers=0, max_batches=2)
     return folder
+
+
+def free_port_for_tests() -> int:
+    """A free TCP port on 127.0.0.1 for a server a test starts."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

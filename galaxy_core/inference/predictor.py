@@ -36,8 +36,10 @@ class Predictor:
     """Checkpoint(s) in, probabilities out: one model, or several combined by an ensemble rule."""
 
     def __init__(self, checkpoints: list, rule: str | None = None, device: str = "cpu",
-                 load: Callable[[str], tuple[nn.Module, dict]] | None = None):
-        """`load(directory) -> (model, meta)` lets a caller share models it already holds (the dashboard does)."""
+                 load: Callable[[str], tuple[nn.Module, dict]] | None = None, prefer: str | None = None):
+        """`load(directory) -> (model, meta)` lets a caller share models it already holds (the dashboard does).
+        `prefer` names the member whose label the agreement rule takes when the members disagree (default:
+        the best on validation); the second study's ensemble prefers its "Model Old", EfficientNet-B0."""
         if not checkpoints:
             raise UserError("No checkpoint given: pass --checkpoint DIR, or --ensemble RULE --checkpoints DIR DIR.")
         if len(checkpoints) > 1 and rule is None:
@@ -50,6 +52,11 @@ class Predictor:
             self.members.append(Member(Path(directory).name, model, meta, Preprocessing.from_dict(meta["preprocessing"]),
                                        load_ood(directory, meta)))
         self.preferred, self.val_f1 = preferences([m.meta.get("metrics", {}).get("val") for m in self.members])
+        if prefer is not None:
+            names = [m.name for m in self.members]
+            if prefer not in names:
+                raise UserError(f"The preferred model {prefer} is not one of the ensemble's ({', '.join(names)}).")
+            self.preferred = names.index(prefer)
 
     def member_probabilities(self, images: np.ndarray, tta: bool = False) -> list[np.ndarray]:
         """uint8 (N, H, W, 3) -> each member's (N, 10) probabilities (with `tta`, over the 8 rotations/flips)."""
