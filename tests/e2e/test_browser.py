@@ -53,7 +53,7 @@ def test_every_page_and_the_main_interactions(server, page):
     shoot(page, "overview")
 
     open_page(page, f"{server}/dataset", "Dataset browser")
-    assert page.locator("[data-testid='stImage']").count() >= 2
+    page.locator("[data-testid='stImage']").nth(1).wait_for(timeout=120_000)  # thumbnails can lag the heading on a busy machine
     shoot(page, "dataset")
 
     open_page(page, f"{server}/classify", "Classify galaxies")
