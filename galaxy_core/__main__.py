@@ -247,12 +247,25 @@ def cmd_predict(args) -> dict:
     listed = args.checkpoints or []
     images = [*args.images, *[p for p in listed if not Path(p).is_dir() and Path(p).suffix]]
     listed = [p for p in listed if p not in images]
-    if not images:
-        raise UserError("predict needs at least one image file: add the JPEG or PNG paths.")
+    sky = args.ra is not None or args.dec is not None
+    if sky and (args.ra is None or args.dec is None or images):
+        raise UserError("A sky position needs both --ra and --dec (in degrees) and no image files.")
+    if not images and not sky:
+        raise UserError("predict needs at least one image file, or --ra RA --dec DEC: add the JPEG or PNG paths.")
     checkpoints = [args.checkpoint] if args.checkpoint else (listed or _default_checkpoints())
     if args.checkpoint and args.ensemble:
         raise UserError("Give either --checkpoint DIR or --ensemble RULE [--checkpoints DIR ...], not both.")
     predictor = Predictor(checkpoints, args.ensemble if not args.checkpoint else None, device=str(select_device(args.device)))
+    if sky:
+        from galaxy_core.data.cutouts import CutoutClient
+
+        cutout = CutoutClient(args.cutout_url, layer=args.layer, pixscale=args.pixscale, size=args.size).fetch(args.ra, args.dec)
+        result = predictor.predict(cutout.image.pixels[None])[0]
+        if not args.json:
+            result.pop("probabilities")
+        result.update(ra=cutout.ra, dec=cutout.dec, url=cutout.url, notes=cutout.image.notes)
+        return {"checkpoints": [str(c) for c in checkpoints], "ensemble": args.ensemble if not args.checkpoint else None,
+                "predictions": [result]}
     decoded = [load_image(path) for path in images]
     results = predictor.predict(np.stack([d.pixels for d in decoded]))
     for path, d, r in zip(images, decoded, results):
@@ -378,6 +391,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--checkpoints", nargs="+")
     pr.add_argument("--device", default="auto", choices=DEVICES)
     pr.add_argument("--json", action="store_true", help="include every class's probability")
+    pr.add_argument("--ra", type=float, help="classify the Legacy Surveys cutout at this RA (degrees, with --dec)")
+    pr.add_argument("--dec", type=float, help="... and this Dec (degrees)")
+    pr.add_argument("--cutout-url", help="the cutout service (default: $GALAXY_CUTOUT_URL, else the Legacy Surveys viewer)")
+    pr.add_argument("--layer", default="ls-dr10-grz", help="survey layer (default ls-dr10-grz, grz as Galaxy10 DECaLS)")
+    pr.add_argument("--pixscale", type=_ranged(float, 0.01, 10.0), default=0.262, help="arcsec per pixel (default 0.262, the DECam pixel)")
+    pr.add_argument("--size", type=_ranged(int, 16, 3000), default=256, help="cutout side in pixels (default 256, as Galaxy10)")
     pr.set_defaults(run=cmd_predict)
 
     srv = commands.add_parser("serve", help="the HTTP API (FastAPI + uvicorn): /predict, /predict1, /predict2, /models, /health, /docs")

@@ -1,0 +1,158 @@
+"""The sky-cutout client (issue 13) against a local HTTP server on 127.0.0.1 that serves fixture cutouts
+and misbehaves on demand: 500 then success, 429 with Retry-After, a hang past the timeout, garbage
+bytes, a blank image, 404. The real Legacy Surveys service is never touched."""
+from __future__ import annotations
+
+import http.server
+import io
+import json
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO
+from galaxy_core.data.cutouts import USER_AGENT, CutoutClient, CutoutError, check_position
+
+GALAXY = (REPO / "galaxy_core/data/real_sample/g10_c5_curated.jpg").read_bytes()
+
+
+def blank_jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((256, 256, 3), np.uint8)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+class SkyServer:
+    """Serves GALAXY for any position; `script` is a list of behaviours used one per request, then 'ok'."""
+
+    def __init__(self):
+        self.script, self.requests, self.hang_s = [], [], 3.0
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                server.requests.append({"query": {k: v[0] for k, v in query.items()}, "agent": self.headers.get("User-Agent")})
+                behaviour = server.script.pop(0) if server.script else "ok"
+                if behaviour == "hang":
+                    time.sleep(server.hang_s)
+                    behaviour = "ok"
+                if behaviour in ("500", "404", "400"):
+                    self.send_error(int(behaviour))
+                    return
+                if behaviour == "429":
+                    self.send_response(429)
+                    self.send_header("Retry-After", "1")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = {"ok": GALAXY, "garbage": b"<html>not a cutout</html>", "blank": blank_jpeg()}[behaviour]
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/viewer/cutout.jpg"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def sky():
+    server = SkyServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def client(sky, tmp_path):
+    return CutoutClient(sky.url, cache=tmp_path / "cutouts", timeout_s=1.0, retries=3, backoff_s=0.05)
+
+
+def test_a_cutout_is_fetched_with_galaxy10s_parameters_and_cached(sky, client):
+    first = client.fetch(180.5, 2.25)
+    assert first.image.pixels.shape == (256, 256, 3) and not first.from_cache
+    query = sky.requests[0]["query"]
+    assert query == {"ra": "180.500000", "dec": "2.250000", "layer": "ls-dr10-grz", "pixscale": "0.262", "size": "256"}
+    assert sky.requests[0]["agent"] == USER_AGENT and "galaxy_core" in USER_AGENT
+    again = client.fetch(180.5, 2.25)
+    assert again.from_cache and len(sky.requests) == 1 and np.array_equal(again.image.pixels, first.image.pixels)
+
+
+def test_server_errors_and_rate_limits_are_retried(sky, client):
+    sky.script = ["500", "429", "500"]
+    started = time.perf_counter()
+    assert client.fetch(10.0, 0.0).image.pixels.shape == (256, 256, 3)
+    assert len(sky.requests) == 4 and time.perf_counter() - started >= 1.0  # Retry-After: 1 was honoured
+
+
+def test_a_hang_past_the_timeout_is_retried(sky, client):
+    sky.script, sky.hang_s = ["hang"], 2.5
+    assert client.fetch(10.0, 1.0).image.pixels.shape == (256, 256, 3)
+    assert len(sky.requests) == 2
+
+
+def test_giving_up_says_so_in_one_sentence(sky, client):
+    sky.script = ["500"] * 10
+    with pytest.raises(CutoutError, match="did not deliver RA 10.00000, Dec 2.00000 after 4 tries \\(last: 500"):
+        client.fetch(10.0, 2.0)
+
+
+@pytest.mark.parametrize("behaviour, message", [
+    ("404", "has no image for RA 20.00000, Dec 3.00000 \\(404\\)"),
+    ("garbage", "not an image"),
+    ("blank", "outside the survey's footprint"),
+    ("400", "refused"),
+])
+def test_failures_that_retrying_cannot_fix(sky, client, behaviour, message, tmp_path):
+    sky.script = [behaviour]
+    with pytest.raises(CutoutError, match=message):
+        client.fetch(20.0, 3.0)
+    assert len(sky.requests) == 1 and not list((tmp_path / "cutouts").rglob("*.jpg"))  # nothing bad is cached
+
+
+@pytest.mark.parametrize("ra, dec", [(360.0, 0.0), (-0.1, 0.0), (10.0, 90.5), (10.0, -91.0), (float("nan"), 0.0), ("abc", 1.0)])
+def test_positions_are_checked(ra, dec):
+    with pytest.raises(CutoutError):
+        check_position(ra, dec)
+
+
+def test_no_network_is_one_sentence(tmp_path):
+    client = CutoutClient("http://127.0.0.1:9/cutout.jpg", cache=tmp_path, timeout_s=0.5, retries=1, backoff_s=0.01)
+    with pytest.raises(CutoutError, match="no connection"):
+        client.fetch(1.0, 1.0)
+
+
+def test_a_non_http_cutout_url_is_refused():
+    with pytest.raises(CutoutError, match="not an http"):
+        CutoutClient("file:///etc/passwd")
+
+
+def test_cli_predict_at_a_sky_position(sky, tiny_checkpoints, tmp_path):
+    env = {**__import__("os").environ, "GALAXY_CUTOUT_URL": sky.url, "GALAXY_CORE_CACHE": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-m", "galaxy_core", "predict", "--checkpoint", str(tiny_checkpoints / "cnn"),
+                          "--ra", "150.1", "--dec", "2.2", "--json"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    prediction = json.loads(run.stdout)["predictions"][0]
+    assert prediction["ra"] == 150.1 and prediction["dec"] == 2.2 and prediction["url"].startswith(sky.url)
+    assert {"label", "class", "confidence", "probabilities", "ood"} <= set(prediction)
+    bad = subprocess.run([sys.executable, "-m", "galaxy_core", "predict", "--checkpoint", str(tiny_checkpoints / "cnn"),
+                          "--ra", "400", "--dec", "2"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: RA 400 is outside [0, 360) degrees: give RA in decimal degrees."
