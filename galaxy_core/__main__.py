@@ -296,6 +296,40 @@ def cmd_serve(args) -> dict:
     return {"served": f"http://{args.host}:{args.port}", "stopped": True}
 
 
+def cmd_similar(args) -> dict:
+    from galaxy_core.data.default import resolve_dataset
+    from galaxy_core.data.galaxy10 import Galaxy10
+    from galaxy_core.data.images import load_image
+    from galaxy_core.evaluation.similarity import dataset_embeddings, image_embedding, neighbours
+    from galaxy_core.models.checkpoint import load_checkpoint
+    from galaxy_core.settings import select_device
+
+    sky = args.ra is not None or args.dec is not None
+    if sum([args.index is not None, args.image is not None, sky]) != 1 or (sky and (args.ra is None or args.dec is None)):
+        raise UserError("similar needs exactly one query: --index I, --image FILE, or --ra RA --dec DEC.")
+    device = select_device(args.device)
+    model, meta = load_checkpoint(args.checkpoint, device)
+    data = Galaxy10(resolve_dataset(args.data))
+    bar, update = _progress_bar(f"embeddings of {data.path.name} (once)")
+    with bar:
+        embeddings = dataset_embeddings(args.checkpoint, model, meta, data, device, progress=update)
+    query = {}
+    if args.index is not None:
+        pixels, exclude = data.image(args.index), args.index
+        query = {"index": args.index, "label": int(data.labels[args.index])}
+    elif args.image is not None:
+        pixels, exclude = load_image(args.image).pixels, None
+        query = {"image": str(args.image)}
+    else:
+        from galaxy_core.data.cutouts import CutoutClient
+
+        cutout = CutoutClient(args.cutout_url).fetch(args.ra, args.dec)
+        pixels, exclude = cutout.image.pixels, None
+        query = {"ra": cutout.ra, "dec": cutout.dec, "url": cutout.url}
+    found = neighbours(embeddings, data.labels, image_embedding(model, pixels, meta, device), args.k, exclude)
+    return {"checkpoint": str(args.checkpoint), "data": data.path.name, "query": query, "neighbours": found}
+
+
 def _default_checkpoints() -> list:
     from galaxy_core.models.checkpoint import find_checkpoints
     from galaxy_core.settings import checkpoints_root
@@ -398,6 +432,19 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--pixscale", type=_ranged(float, 0.01, 10.0), default=0.262, help="arcsec per pixel (default 0.262, the DECam pixel)")
     pr.add_argument("--size", type=_ranged(int, 16, 3000), default=256, help="cutout side in pixels (default 256, as Galaxy10)")
     pr.set_defaults(run=cmd_predict)
+
+    sim = commands.add_parser("similar", help="the k dataset galaxies nearest to a query in a model's latent space (cosine)")
+    sim.add_argument("--checkpoint", required=True)
+    sim.add_argument("--index", type=_ranged(int, 0, 10**9), help="query: a dataset image")
+    sim.add_argument("--image", help="query: a JPEG/PNG file")
+    sim.add_argument("--ra", type=float, help="query: the Legacy Surveys cutout at RA (with --dec)")
+    sim.add_argument("--dec", type=float)
+    sim.add_argument("--cutout-url", help="the cutout service (default: $GALAXY_CUTOUT_URL, else the Legacy Surveys viewer)")
+    sim.add_argument("--k", type=_ranged(int, 1, 1000), default=12)
+    sim.add_argument("--data", help="Galaxy10 .h5 file to search (default: $GALAXY10_H5, else the synthetic default)")
+    sim.add_argument("--device", default="auto", choices=DEVICES)
+    sim.add_argument("--json", action="store_true", help="(the output is always JSON; accepted for symmetry with predict)")
+    sim.set_defaults(run=cmd_similar)
 
     srv = commands.add_parser("serve", help="the HTTP API (FastAPI + uvicorn): /predict, /predict1, /predict2, /models, /health, /docs")
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
