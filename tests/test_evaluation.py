@@ -14,7 +14,9 @@ from galaxy_core.evaluation.gradcam import gradcam, overlay
 from galaxy_core.evaluation.metrics import compute_metrics, kl_divergence
 from galaxy_core.evaluation.metrics import fit_temperature
 from galaxy_core.inference.logits import dihedral_views, softmax
+from galaxy_core.classes import CLASS_NAMES
 from galaxy_core.models import create_model, get_spec
+from galaxy_core.models.registry import preprocessing_for
 from galaxy_core.models.checkpoint import load_checkpoint, save_checkpoint
 
 
@@ -166,7 +168,8 @@ def test_gradcam_is_safe_from_two_threads(tiny_h5):
 
 def test_damaged_checkpoints_give_one_clear_sentence(tmp_path):
     model = create_model("cnn", get_spec("cnn").recipe.override(image_size=32))
-    meta = {"model": "cnn", "recipe": get_spec("cnn").recipe.override(image_size=32).to_dict()}
+    recipe = get_spec("cnn").recipe.override(image_size=32)
+    meta = {"model": "cnn", "recipe": recipe.to_dict(), "classes": list(CLASS_NAMES), "preprocessing": preprocessing_for(recipe).to_dict()}
     save_checkpoint(tmp_path / "ok", model, meta)
     loaded, _ = load_checkpoint(tmp_path / "ok")
     assert torch.allclose(loaded.head.weight, model.head.weight.half().float())
@@ -177,7 +180,7 @@ def test_damaged_checkpoints_give_one_clear_sentence(tmp_path):
         load_checkpoint(tmp_path / "ok")
     save_checkpoint(tmp_path / "swap", model, meta)
     other = create_model("autoencoder", get_spec("autoencoder").recipe.override(image_size=32))
-    save_checkpoint(tmp_path / "other", other, {"model": "autoencoder", "recipe": meta["recipe"]})
+    save_checkpoint(tmp_path / "other", other, {**meta, "model": "autoencoder", "recipe": {**meta["recipe"], "model": "autoencoder"}})
     (tmp_path / "swap" / "model.safetensors").write_bytes((tmp_path / "other" / "model.safetensors").read_bytes())
     with pytest.raises(UserError, match="SHA256 differs"):
         load_checkpoint(tmp_path / "swap")

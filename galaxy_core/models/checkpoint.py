@@ -23,7 +23,8 @@ from galaxy_core.models.registry import create_model
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "meta.json"
 FORMAT_VERSION = 1
-MAX_META_BYTES = 16 * 2**20  # the demo checkpoints' meta.json files are 30-60 kB
+MAX_META_BYTES = 16 * 2**20
+FLOAT16_MAX = float(torch.finfo(torch.float16).max)  # the demo checkpoints' meta.json files are 30-60 kB
 
 
 def _sha256(path: Path) -> str:
@@ -41,7 +42,9 @@ def save_checkpoint(directory: str | Path, model: nn.Module, meta: dict, half: b
     state = {}
     for key, tensor in model.state_dict().items():
         tensor = tensor.detach().to("cpu")
-        if half and tensor.is_floating_point():
+        # float16 halves the size; a tensor beyond its range (say a BatchNorm running variance above
+        # 65,504) stays float32 rather than turn into infinities.
+        if half and tensor.is_floating_point() and (tensor.numel() == 0 or float(tensor.abs().max()) < FLOAT16_MAX):
             tensor = tensor.to(torch.float16)
         state[key] = tensor.contiguous()
     with atomic_path(directory / WEIGHTS_FILE) as tmp:

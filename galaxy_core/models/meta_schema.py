@@ -49,7 +49,7 @@ META_SCHEMA = {
             },
         },
         "weights_dtype": {"enum": ["float16", "float32"]},
-        "weights_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "weights_sha256": {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"},
         "format_version": {"type": "integer"},
         "metrics": {"type": "object"},
         "data": {"type": "object"},
