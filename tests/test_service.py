@@ -164,6 +164,14 @@ def test_requests_that_arrive_together_share_a_forward_pass(served):
     assert len(labels) == 1  # the same image gets the same answer, whatever its batch
 
 
+def test_requests_queued_behind_a_running_batch_join_the_next_one(served):
+    app = create_app(ServiceSettings(checkpoints=str(served), device="cpu", max_batch=16, max_wait_ms=0))
+    responses = asyncio.run(_concurrently(app, 8))
+    assert [r.status_code for r in responses] == [200] * 8
+    batches = TestClient(app).get("/health").json()["batches"]["efficientnet_b0"]
+    assert batches["images"] == 8 and batches["forward_passes"] <= 3  # not one pass per request
+
+
 def test_a_full_queue_answers_503_with_retry_after(served):
     app = create_app(ServiceSettings(checkpoints=str(served), device="cpu", max_batch=64, max_wait_ms=500, max_queue=2))
     responses = asyncio.run(_concurrently(app, 6))

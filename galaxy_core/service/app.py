@@ -195,7 +195,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     def health() -> dict:
         return {"status": "ok", "version": galaxy_core.__version__, "device": device_name(models.device), "torch": torch.__version__,
                 "models_available": sorted(models.available), "models_loaded": sorted(models._loaded),
-                "waiting_images": models.backlog.waiting}
+                "waiting_images": models.backlog.waiting,
+                "batches": {" + ".join(names) + (f" ({rule})" if rule else ""): {"forward_passes": b.batches_run, "images": b.images_run}
+                            for (names, rule, _), b in list(models._batchers.items())}}
 
     @app.get("/models")
     def list_models() -> dict:
