@@ -250,12 +250,18 @@ def cmd_predict(args) -> dict:
     sky = args.ra is not None or args.dec is not None
     if sky and (args.ra is None or args.dec is None or images):
         raise UserError("A sky position needs both --ra and --dec (in degrees) and no image files.")
-    if not images and not sky:
-        raise UserError("predict needs at least one image file, or --ra RA --dec DEC: add the JPEG or PNG paths.")
+    if args.catalog and (images or sky or not args.out):
+        raise UserError("A catalogue run takes --catalog CSV --out PREDICTIONS.csv, and no image files or --ra/--dec.")
+    if args.out and not args.catalog:
+        raise UserError("--out is for catalogue runs: add --catalog CSV.")
+    if not images and not sky and not args.catalog:
+        raise UserError("predict needs at least one image file, --ra RA --dec DEC, or --catalog CSV --out FILE.")
     checkpoints = [args.checkpoint] if args.checkpoint else (listed or _default_checkpoints())
     if args.checkpoint and args.ensemble:
         raise UserError("Give either --checkpoint DIR or --ensemble RULE [--checkpoints DIR ...], not both.")
     predictor = Predictor(checkpoints, args.ensemble if not args.checkpoint else None, device=str(select_device(args.device)))
+    if args.catalog:
+        return _predict_catalogue(args, predictor, checkpoints)
     if sky:
         from galaxy_core.data.cutouts import CutoutClient
 
@@ -294,6 +300,33 @@ def cmd_serve(args) -> dict:
         uvicorn.run("galaxy_core.service.app:app_from_env", factory=True, host=args.host, port=args.port, workers=args.workers,
                     log_level="warning")
     return {"served": f"http://{args.host}:{args.port}", "stopped": True}
+
+
+def _predict_catalogue(args, predictor, checkpoints) -> dict:
+    """`predict --catalog`: streamed, resumable; under torchrun each process takes every N-th row, then rank 0 merges."""
+    from galaxy_core.catalogue import merge_shards, run_catalogue, shard_outputs
+    from galaxy_core.data.cutouts import CutoutClient
+
+    out = Path(args.out)
+    require_writable(out)
+    world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    client = CutoutClient(args.cutout_url, layer=args.layer, pixscale=args.pixscale, size=args.size)
+    target = out if world == 1 else shard_outputs(out, world)[rank]
+    bar, update = _progress_bar(f"catalogue {Path(args.catalog).name}" + (f" (rank {rank})" if world > 1 else ""), unit="row")
+    with bar:
+        counts = run_catalogue(predictor, client, args.catalog, target, args.cutouts_dir, update, rank, world, merged=out)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.init_process_group("gloo")
+        dist.barrier()  # every part file is complete
+        if rank == 0:
+            counts["merged_rows"] = merge_shards(out, world)
+        dist.barrier()
+        dist.destroy_process_group()
+        if rank != 0:
+            return {}
+    return {"checkpoints": [str(c) for c in checkpoints], "catalogue": str(args.catalog), **counts, "out": str(out)}
 
 
 def cmd_similar(args) -> dict:
@@ -431,6 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--layer", default="ls-dr10-grz", help="survey layer (default ls-dr10-grz, grz as Galaxy10 DECaLS)")
     pr.add_argument("--pixscale", type=_ranged(float, 0.01, 10.0), default=0.262, help="arcsec per pixel (default 0.262, the DECam pixel)")
     pr.add_argument("--size", type=_ranged(int, 16, 3000), default=256, help="cutout side in pixels (default 256, as Galaxy10)")
+    pr.add_argument("--catalog", help="a CSV of positions (columns ra, dec, optionally id) to classify, one cutout per row")
+    pr.add_argument("--out", help="the predictions CSV a --catalog run streams to (it resumes when run again)")
+    pr.add_argument("--cutouts-dir", help="keep each fetched cutout here as ID.jpg")
     pr.set_defaults(run=cmd_predict)
 
     sim = commands.add_parser("similar", help="the k dataset galaxies nearest to a query in a model's latent space (cosine)")

@@ -33,6 +33,7 @@ class SkyServer:
 
     def __init__(self):
         self.script, self.requests, self.hang_s = [], [], 3.0
+        self.by_ra = {}  # the query's ra value -> a behaviour, for every request at that position
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -42,7 +43,7 @@ class SkyServer:
             def do_GET(self):
                 query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
                 server.requests.append({"query": {k: v[0] for k, v in query.items()}, "agent": self.headers.get("User-Agent")})
-                behaviour = server.script.pop(0) if server.script else "ok"
+                behaviour = server.by_ra.get(query.get("ra", [""])[0]) or (server.script.pop(0) if server.script else "ok")
                 if behaviour == "hang":
                     time.sleep(server.hang_s)
                     behaviour = "ok"
