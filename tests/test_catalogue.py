@@ -105,3 +105,15 @@ def test_cli_catalogue_run(sky, catalogue_csv, tiny_checkpoints, tmp_path):
     assert again["already_done"] == 6 and again["ok"] == 0 and len(read_rows(tmp_path / "p.csv")) == 6
     no_out = subprocess.run(command[:-2], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert no_out.returncode == 2 and "--out PREDICTIONS.csv" in no_out.stderr
+
+
+def test_under_torchrun_each_process_takes_every_nth_row_and_the_parts_are_merged(sky, tiny_checkpoints, tmp_path):
+    targets = tmp_path / "nine.csv"
+    targets.write_text("id,ra,dec\n" + "".join(f"g{i},{150 + i * 0.01},{2 + i * 0.01}\n" for i in range(9)))
+    env = {**os.environ, "GALAXY_CUTOUT_URL": sky.url, "GALAXY_CORE_CACHE": str(tmp_path / "cache")}
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "galaxy_core",
+                          "predict", "--checkpoint", str(tiny_checkpoints / "cnn"), "--catalog", str(targets), "--out", str(tmp_path / "all.csv")],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert [r["id"] for r in read_rows(tmp_path / "all.csv")] == [f"g{i}" for i in range(9)]
+    assert sorted(p.name for p in tmp_path.glob("all.csv*")) == ["all.csv"]  # the part files are gone
