@@ -7,6 +7,7 @@ from galaxy_core.classes import CLASS_NAMES, CLASSES
 from galaxy_core.dashboard.data_source import require_dataset
 from galaxy_core.dashboard.loaded_models import loaded_model, predictor, require_checkpoints
 from galaxy_core.dashboard.scores import real_sample_images
+from galaxy_core.dashboard.sky import VIEWER, cutout, parse_positions, show_similar
 from galaxy_core.data.images import MAX_IMAGE_MB, load_image
 from galaxy_core.errors import UserError
 from galaxy_core.evaluation.gradcam import gradcam, overlay
@@ -26,8 +27,8 @@ if not chosen:
     st.stop()
 
 MAX_UPLOAD_FILES = 20
-UPLOAD, REAL_EXAMPLES, DATASET = "Upload", "Real galaxies (the check set)", "From the dataset"
-source = st.radio("Images", [UPLOAD, REAL_EXAMPLES, DATASET], horizontal=True, key="classify_source")
+UPLOAD, REAL_EXAMPLES, DATASET, SKY = "Upload", "Real galaxies (the check set)", "From the dataset", "Sky position"
+source = st.radio("Images", [UPLOAD, REAL_EXAMPLES, DATASET, SKY], horizontal=True, key="classify_source")
 images, names, truths = [], [], []
 if source == UPLOAD:
     # Uploads are decoded to 256x256 cutouts once, then the uploader is replaced by a fresh one, so
@@ -69,6 +70,22 @@ elif source == REAL_EXAMPLES:
         images.append(pixels[i])
         names.append(files[i])
         truths.append(int(folder.labels[i]))
+elif source == SKY:
+    text = st.text_area("RA, Dec in degrees, one position per line (at most 20)", key="classify_positions",
+                        placeholder="185.7286, 15.8223", help="Cutouts of the Legacy Surveys DR10 (grz, 0.262\"/px, 256 px), as Galaxy10 DECaLS.")
+    positions, problems = parse_positions(text)
+    for problem in problems:
+        st.error(problem)
+    for ra, dec in positions:
+        try:
+            pixels, url = cutout(ra, dec)
+        except UserError as exc:  # no network, outside the footprint, a failing service: one sentence, the page goes on
+            st.error(str(exc))
+            continue
+        images.append(pixels)
+        names.append(f"RA {ra:.4f}, Dec {dec:.4f}")
+        truths.append(None)
+        st.caption(f"[RA {ra:.4f}, Dec {dec:.4f} in the Legacy Surveys viewer]({VIEWER.format(ra=ra, dec=dec)}) · [cutout]({url})")
 else:
     data = require_dataset()
     index = int(st.number_input(f"Image index (0 to {len(data) - 1:,})", 0, len(data) - 1, 0, key="classify_index"))
@@ -122,3 +139,5 @@ for position, (image, name, truth, result) in enumerate(zip(images, names, truth
         heatmap, _ = gradcam(member.model, image, member.preprocessing, None if target == "predicted" else CLASS_NAMES.index(target))
         st.image([image, overlay(image, heatmap, opacity, member.preprocessing)], caption=["image", f"Grad-CAM ({member.name})"],
                  width=260)
+    if st.toggle(f"Galaxies like this one in the dataset ({model_labels[chosen[0]].split(' ')[0]}'s latent space)", key=f"similar_{position}"):
+        show_similar(chosen[0], require_dataset(), image, exclude=int(name[1:]) if source == DATASET else None)

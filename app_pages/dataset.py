@@ -9,6 +9,8 @@ from galaxy_core.dashboard.data_source import require_dataset
 from galaxy_core.dashboard.charts import class_counts_figure
 from galaxy_core.data.images import STRETCHES, display_stretch
 from galaxy_core.data.splits import DEFAULT_SCHEME, PARTS, select, stratified_split
+from galaxy_core.dashboard.loaded_models import checkpoint_dirs
+from galaxy_core.dashboard.sky import show_similar
 
 PAGE_SIZE = 24
 COLUMNS = 6
@@ -63,3 +65,8 @@ facts_column.link_button("Open in the Legacy Survey viewer",
                          f"https://www.legacysurvey.org/viewer?ra={ra:.5f}&dec={dec:.5f}&layer=ls-dr10&zoom=15")
 if data.is_synthetic:
     facts_column.caption("Synthetic coordinates: the viewer shows whatever real sky lies there.")
+
+models = checkpoint_dirs()
+if models and st.toggle("Galaxies like this one", key="browse_similar", help="The nearest galaxies of this dataset in a model's latent space."):
+    chosen = st.selectbox("Model", [str(m) for m in models], key="browse_similar_model", format_func=lambda m: m.rsplit("/", 1)[-1])
+    show_similar(chosen, data, data.image(index), exclude=index)

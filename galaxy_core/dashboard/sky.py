@@ -1,0 +1,71 @@
+"""The sky for the pages: cutouts at typed positions, and galaxies like a classified one (issue 13)."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import streamlit as st
+import torch
+
+from galaxy_core.dashboard.loaded_models import loaded_model
+from galaxy_core.data.cutouts import CUTOUT_URL_ENV, DEFAULT_CUTOUT_URL, CutoutClient, CutoutError, check_position
+from galaxy_core.data.galaxy10 import Galaxy10
+from galaxy_core.errors import one_sentence
+from galaxy_core.evaluation.similarity import dataset_embeddings, image_embedding, neighbours
+from galaxy_core.inference.logits import MODEL_LOCK
+
+MAX_POSITIONS = 20
+VIEWER = "https://www.legacysurvey.org/viewer?ra={ra:.5f}&dec={dec:.5f}&layer=ls-dr10&zoom=15"
+
+
+def parse_positions(text: str) -> tuple[list[tuple[float, float]], list[str]]:
+    """'RA, Dec' per line (commas or spaces) -> positions, and one sentence per line that is not one."""
+    positions, errors = [], []
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        parts = line.replace(",", " ").split()
+        if not parts:
+            continue
+        if len(positions) >= MAX_POSITIONS:
+            errors.append(f"Only the first {MAX_POSITIONS} positions are used: classify the rest next, or run a catalogue.")
+            break
+        try:
+            if len(parts) != 2:
+                raise CutoutError(f"Line {number} ({line.strip()[:40]!r}) is not 'RA, Dec' in degrees.")
+            positions.append(check_position(*parts))
+        except CutoutError as exc:
+            errors.append(one_sentence(exc))
+    return positions, errors
+
+
+def cutout(ra: float, dec: float) -> tuple[np.ndarray, str]:
+    """(256x256 RGB, the cutout's URL) from the Legacy Surveys viewer (or $GALAXY_CUTOUT_URL); CutoutError if none."""
+    return _cutout(ra, dec, os.environ.get(CUTOUT_URL_ENV) or DEFAULT_CUTOUT_URL)
+
+
+@st.cache_data(show_spinner="Fetching the cutout...", max_entries=256)
+def _cutout(ra: float, dec: float, service: str) -> tuple[np.ndarray, str]:
+    found = CutoutClient(service, timeout_s=15, retries=2).fetch(ra, dec)
+    return found.image.pixels, found.url
+
+
+@st.cache_resource(show_spinner="Computing the dataset's embeddings for this model (once)...", max_entries=4)
+def _embeddings(checkpoint: str, data_path: str, fingerprint: str) -> np.ndarray:
+    model, meta = loaded_model(checkpoint)
+    with MODEL_LOCK:
+        return np.asarray(dataset_embeddings(checkpoint, model, meta, Galaxy10(data_path), torch.device("cpu")))
+
+
+def similar_galaxies(checkpoint: str, data: Galaxy10, pixels: np.ndarray, k: int = 8, exclude: int | None = None) -> list[dict]:
+    """The k dataset galaxies nearest to `pixels` in the checkpoint's latent space, nearest first."""
+    embeddings = _embeddings(checkpoint, str(data.path), data.fingerprint())
+    model, meta = loaded_model(checkpoint)
+    with MODEL_LOCK:
+        query = image_embedding(model, pixels, meta, torch.device("cpu"))
+    return neighbours(embeddings, data.labels, query, k, exclude)
+
+
+def show_similar(checkpoint: str, data: Galaxy10, pixels: np.ndarray, exclude: int | None = None) -> None:
+    """A row of the nearest dataset galaxies with their classes and cosine distances."""
+    found = similar_galaxies(checkpoint, data, pixels, 8, exclude)
+    st.image([data.image(n["index"]) for n in found], width=110,
+             caption=[f"#{n['index']} {n['class']} (d={n['distance']:.3f})" for n in found])
