@@ -7,7 +7,7 @@ from galaxy_core.classes import CLASS_NAMES, CLASSES
 from galaxy_core.dashboard.data_source import require_dataset
 from galaxy_core.dashboard.loaded_models import loaded_model, predictor, require_checkpoints
 from galaxy_core.dashboard.scores import real_sample_images
-from galaxy_core.dashboard.sky import VIEWER, cutout, parse_positions, show_similar
+from galaxy_core.dashboard.sky import VIEWER, catalogue_panel, cutout, parse_positions, show_similar
 from galaxy_core.data.images import MAX_IMAGE_MB, load_image
 from galaxy_core.errors import UserError
 from galaxy_core.evaluation.gradcam import gradcam, overlay
@@ -71,6 +71,7 @@ elif source == REAL_EXAMPLES:
         names.append(files[i])
         truths.append(int(folder.labels[i]))
 elif source == SKY:
+    catalogue_panel(chosen[0], model_labels)
     text = st.text_area("RA, Dec in degrees, one position per line (at most 20)", key="classify_positions",
                         placeholder="185.7286, 15.8223", help="Cutouts of the Legacy Surveys DR10 (grz, 0.262\"/px, 256 px), as Galaxy10 DECaLS.")
     positions, problems = parse_positions(text)

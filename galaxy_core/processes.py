@@ -25,3 +25,18 @@ def launch_cli(arguments: list[str], log: Path, stdout_to_log: bool = True) -> s
     with open(log, "ab") as handle:
         return subprocess.Popen(cli_command(*arguments), cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
                                 stdout=handle if stdout_to_log else subprocess.DEVNULL, stderr=handle, start_new_session=True)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process we started (or any) still runs; reaps it if it was our child and has ended."""
+    try:
+        finished, _ = os.waitpid(pid, os.WNOHANG)  # reap it if it is our own child
+        if finished == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True

@@ -65,3 +65,34 @@ def test_galaxies_like_a_classified_one_and_like_a_browsed_one(app):
     at.toggle(key="browse_similar").set_value(True).run()
     assert not at.exception, at.exception
     assert any("(d=" in shown.caption for element in at.get("image") for shown in element.proto.imgs)
+
+
+def test_a_catalogue_upload_runs_in_the_background_and_can_be_downloaded(app, sky):
+    import time
+
+    at = app.run()
+    at.switch_page("app_pages/classify.py").run()
+    at.radio(key="classify_source").set_value("Sky position").run()
+    csv_text = "id,ra,dec\nm100,185.7286,15.8223\noff,10,0\nbad,500,0\n"
+    at.file_uploader(key="catalogue_upload").set_value([("targets.csv", csv_text.encode(), "text/csv")]).run()
+    at.button(key="catalogue_start").click().run()
+    assert not at.exception, at.exception
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        at.run()
+        if at.get("download_button") and not any("(running)" in p.proto.text for p in at.get("progress")):
+            break
+        time.sleep(2)
+    assert not at.exception
+    assert any("3 of 3 rows" in p.proto.text for p in at.get("progress")), [p.proto.text for p in at.get("progress")]
+    assert at.get("download_button")
+
+
+def test_a_catalogue_without_positions_is_one_sentence(app):
+    at = app.run()
+    at.switch_page("app_pages/classify.py").run()
+    at.radio(key="classify_source").set_value("Sky position").run()
+    at.file_uploader(key="catalogue_upload").set_value([("names.csv", b"name\nm100\n", "text/csv")]).run()
+    at.button(key="catalogue_start").click().run()
+    assert not at.exception
+    assert any("needs the columns ra and dec" in e.value for e in at.error)

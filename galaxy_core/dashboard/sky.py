@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
 import torch
 
+from galaxy_core.dashboard import catalogue_runs
 from galaxy_core.dashboard.loaded_models import loaded_model
 from galaxy_core.data.cutouts import CUTOUT_URL_ENV, DEFAULT_CUTOUT_URL, CutoutClient, CutoutError, check_position
 from galaxy_core.data.galaxy10 import Galaxy10
-from galaxy_core.errors import one_sentence
+from galaxy_core.errors import UserError, one_sentence
 from galaxy_core.evaluation.similarity import dataset_embeddings, image_embedding, neighbours
 from galaxy_core.inference.logits import MODEL_LOCK
 
@@ -69,3 +71,28 @@ def show_similar(checkpoint: str, data: Galaxy10, pixels: np.ndarray, exclude: i
     found = similar_galaxies(checkpoint, data, pixels, 8, exclude)
     st.image([data.image(n["index"]) for n in found], width=110,
              caption=[f"#{n['index']} {n['class']} (d={n['distance']:.3f})" for n in found])
+
+
+def catalogue_panel(checkpoint: str, model_labels: dict) -> None:
+    """Upload a CSV of positions; it runs in the background with the first chosen model; follow it, download it."""
+    with st.expander("A whole catalogue (CSV with columns ra, dec and optionally id)"):
+        upload = st.file_uploader("Catalogue CSV", type=["csv"], key="catalogue_upload", max_upload_size=5)
+        if upload is not None and st.button(f"Classify it with {Path(checkpoint).name}", key="catalogue_start"):
+            try:
+                st.session_state["catalogue_run"] = str(catalogue_runs.start_run(upload.getvalue(), checkpoint))
+            except UserError as exc:
+                st.error(str(exc))
+        if st.session_state.get("catalogue_run"):
+            _follow(Path(st.session_state["catalogue_run"]))
+
+
+@st.fragment(run_every=2)
+def _follow(folder: Path) -> None:
+    total, done, running = catalogue_runs.total_rows(folder), catalogue_runs.done_rows(folder), catalogue_runs.running(folder)
+    st.progress(min(done / max(total, 1), 1.0), text=f"{done:,} of {total:,} rows" + (" (running)" if running else ""))
+    error = catalogue_runs.last_error(folder)
+    if error and not running:
+        st.error(error)
+    if done:
+        st.download_button("Download the predictions (CSV)", (folder / "predictions.csv").read_bytes(), file_name="predictions.csv",
+                           mime="text/csv", key="catalogue_download")

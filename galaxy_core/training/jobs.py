@@ -20,7 +20,7 @@ from pathlib import Path
 from galaxy_core.errors import UserError
 from galaxy_core.fileio import exclusive_lock, write_json_atomic
 from galaxy_core.models.checkpoint import META_FILE
-from galaxy_core.processes import launch_cli
+from galaxy_core.processes import launch_cli, process_alive
 from galaxy_core.settings import cache_dir
 from galaxy_core.training.run_state import PROGRESS_JSON, mark_stopped
 
@@ -102,26 +102,12 @@ def remove_stale(root: Path, older_than_s: float) -> list[str]:
     return removed
 
 
-def _alive(pid: int) -> bool:
-    try:
-        finished, _ = os.waitpid(pid, os.WNOHANG)  # reap it if it is our own child
-        if finished == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
 def status(out: Path) -> dict:
     """What a run folder says: running or not, its progress file, and the tail of its log."""
     out = Path(out)
     job = _read(out / JOB_JSON)
     progress = _read(out / PROGRESS_JSON)
-    running = bool(job) and isinstance(job.get("pid"), int) and _alive(job["pid"]) and (progress or {}).get("state") != "done"
+    running = bool(job) and isinstance(job.get("pid"), int) and process_alive(job["pid"]) and (progress or {}).get("state") != "done"
     if not running and (progress or {}).get("state") == "running":  # killed outright (out of memory, SIGKILL)
         mark_stopped(out, "failed", "the training process ended without finishing")
         progress = _read(out / PROGRESS_JSON)
@@ -133,7 +119,7 @@ def status(out: Path) -> dict:
 
 def cancel(out: Path) -> bool:
     job = _read(Path(out) / JOB_JSON)
-    if not job or not isinstance(job.get("pid"), int) or not _alive(job["pid"]):
+    if not job or not isinstance(job.get("pid"), int) or not process_alive(job["pid"]):
         return False
     os.killpg(os.getpgid(int(job["pid"])), signal.SIGTERM)
     return True
