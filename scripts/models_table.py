@@ -32,8 +32,9 @@ def main() -> None:
             f"| {meta['training_seconds'] / 60:.1f} | {size:.1f} |"
         )
     print("# Demo checkpoints\n")
-    print("Trained with `scripts/train_demo_checkpoints.sh` (the CLI) on the default **synthetic** dataset "
-          "(5,000 images, seed 0), on the CPU of the reference machine (2 cores, Intel Xeon). Every number below except "
+    print("Trained with `scripts/train_demo_checkpoints.sh` (the CLI, with `--look-augment`) on the default **synthetic** "
+          "dataset (generator v2, 5,000 images, seed 0), on the CPU of the reference machine (2 cores, Intel Xeon; the "
+          "training minutes were measured while other work shared those cores). Every number below except "
           "the real check-set columns was measured on synthetic galaxies and says nothing about real ones. Regenerate this page with "
           "`python scripts/models_table.py > docs/models.md`.\n")
     print("Deviations from the studies, recorded in each checkpoint's meta.json: 64 px inputs, fewer epochs, and no "
@@ -46,10 +47,8 @@ def main() -> None:
     print("| model | real check set acc | px | split | weights | epochs (best) | lr | synthetic test acc | balanced acc | macro-F1 | cross-entropy | KL (smoothed) | ECE | test images | train min | MB (fp16) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
-    print("\nThe model metrics are those measured at the end of training (meta.json). Since then, preprocessing "
-          "resizes images while still uint8 (14-19x faster on the CPU; docs/benchmarks.md), which moves at most one "
-          "test image per model: `python -m galaxy_core evaluate --checkpoint checkpoints/NAME` gives the current "
-          "figures. The ensembles below were evaluated with the current preprocessing.")
+    print("\nThe model metrics are those measured at the end of training (meta.json); "
+          "`python -m galaxy_core evaluate --checkpoint checkpoints/NAME` measures them again.")
     ensembles = sorted(p for p in (REPO / "checkpoints" / "ensembles").glob("*/evaluation.json") if "real_sample" not in p.parent.name)
     if ensembles:
         print("\n## Ensembles\n")
