@@ -198,6 +198,10 @@ def test_a_real_serve_process_on_localhost(served):
             pytest.fail(f"serve did not answer: {process.stderr.read1().decode()[-2000:] if process.poll() is not None else 'still starting'}")
         answer = httpx.post(f"{url}/predict2", files=[image_file()], timeout=60).json()
         assert answer["model"] == ["efficientnet_b0", "efficientnet_b2"] and answer["source"] in ("both", "efficientnet_b0")
+        assert httpx.post(f"{url}/predict1", files=[image_file()], timeout=60).json()["source"] == "efficientnet_b0"
+        new = httpx.post(f"{url}/predict", files=[image_file()], timeout=60).json()
+        assert new["model"] == "efficientnet_b2" and {"label", "confidence", "source"} <= set(new["predictions"][0])
+        assert [m["name"] for m in httpx.get(f"{url}/models", timeout=30).json()["models"]] == ["cnn", "efficientnet_b0", "efficientnet_b2"]
         assert httpx.post(f"{url}/predict", files=[image_file("x.png", b"garbage")], timeout=60).status_code == 400
     finally:
         process.terminate()
