@@ -71,7 +71,7 @@ elif source == REAL_EXAMPLES:
         names.append(files[i])
         truths.append(int(folder.labels[i]))
 elif source == SKY:
-    catalogue_panel(chosen[0], model_labels)
+    catalogue_panel(chosen[0])
     text = st.text_area("RA, Dec in degrees, one position per line (at most 20)", key="classify_positions",
                         placeholder="185.7286, 15.8223", help="Cutouts of the Legacy Surveys DR10 (grz, 0.262\"/px, 256 px), as Galaxy10 DECaLS.")
     positions, problems = parse_positions(text)

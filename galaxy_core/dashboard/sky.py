@@ -73,7 +73,7 @@ def show_similar(checkpoint: str, data: Galaxy10, pixels: np.ndarray, exclude: i
              caption=[f"#{n['index']} {n['class']} (d={n['distance']:.3f})" for n in found])
 
 
-def catalogue_panel(checkpoint: str, model_labels: dict) -> None:
+def catalogue_panel(checkpoint: str) -> None:
     """Upload a CSV of positions; it runs in the background with the first chosen model; follow it, download it."""
     with st.expander("A whole catalogue (CSV with columns ra, dec and optionally id)"):
         upload = st.file_uploader("Catalogue CSV", type=["csv"], key="catalogue_upload", max_upload_size=5)
