@@ -19,6 +19,7 @@ import numpy as np
 
 from galaxy_core.data.cutouts import CutoutClient, CutoutError
 from galaxy_core.errors import UserError, one_sentence
+from galaxy_core.fileio import os_error_reason
 from galaxy_core.inference.predictor import Predictor
 
 COLUMNS = ("row", "id", "ra", "dec", "label", "class", "confidence", "ood", "ood_score", "status", "url")
@@ -44,7 +45,7 @@ def read_catalogue(path: str | Path) -> list[dict]:
     except (UnicodeDecodeError, csv.Error) as exc:
         raise UserError(f"{path.name} is not a readable CSV file ({str(exc)[:60]}): save it as UTF-8 CSV.") from None
     except OSError as exc:
-        raise UserError(f"Cannot read the catalogue {path.name} ({(exc.strerror or type(exc).__name__).lower()}): check the path.") from None
+        raise UserError(f"Cannot read the catalogue {path.name} ({os_error_reason(exc)}): check the path.") from None
     if not rows:
         raise UserError(f"{path.name} has no rows: add one position per row.")
     return rows

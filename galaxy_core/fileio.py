@@ -68,6 +68,12 @@ def os_error_reason(exc: OSError) -> str:
     return (exc.strerror or type(exc).__name__).lower()
 
 
+def short_path(path: str | os.PathLike) -> str:
+    """A path for a one-sentence message: long ones keep their start and end."""
+    text = str(path)
+    return text if len(text) <= 80 else text[:40] + "..." + text[-30:]
+
+
 def require_writable(path: str | os.PathLike, folder: bool = False) -> Path:
     """Refuse an output that cannot be written before any work starts (`/proc/x.h5`, a read-only disk)."""
     from galaxy_core.errors import UserError
@@ -80,8 +86,7 @@ def require_writable(path: str | os.PathLike, folder: bool = False) -> Path:
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        shown = str(path) if len(str(path)) <= 80 else str(path)[:40] + "..." + str(path)[-30:]
-        raise UserError(f"Cannot write {shown} ({os_error_reason(exc)}): choose a folder you can write to.") from None
+        raise UserError(f"Cannot write {short_path(path)} ({os_error_reason(exc)}): choose a folder you can write to.") from None
     return path
 
 

@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover - isal is in requirements.txt, but the r
 from galaxy_core.classes import CLASS_NAMES, NUM_CLASSES
 from galaxy_core.data.galaxy10_layout import chunk_cache_options, layout_of, one_deflate_chunk_per_image, storage_end, unwritten_chunks
 from galaxy_core.errors import DataFileError
-from galaxy_core.fileio import os_error_reason
+from galaxy_core.fileio import os_error_reason, short_path
 
 IMAGES_KEY = "images"
 LABELS_KEY = "ans"
@@ -53,7 +53,7 @@ class Galaxy10:
             raise
         except OSError as exc:
             if exc.errno is not None:  # a name too long, a permission, a device error
-                raise DataFileError(f"{_short(self.path)} cannot be used ({os_error_reason(exc)}): give the path of a Galaxy10 .h5 file.") from None
+                raise DataFileError(f"{short_path(self.path)} cannot be used ({os_error_reason(exc)}): give the path of a Galaxy10 .h5 file.") from None
             raise _damaged(self.path) from None  # HDF5's own errors carry no errno
         except HDF5_DAMAGE:
             raise _damaged(self.path) from None
@@ -304,12 +304,7 @@ HDF5_DAMAGE = (RuntimeError, KeyError, ValueError, TypeError, IndexError, Overfl
 
 def _damaged(path: Path, index: int | None = None) -> DataFileError:
     where = f"image {index} cannot be decoded" if index is not None else "its HDF5 structure cannot be read"
-    return DataFileError(f"{_short(path)} is corrupt ({where}): download or generate it again.")
-
-
-def _short(path: Path) -> str:
-    text = str(path)
-    return text if len(text) <= 80 else text[:40] + "..." + text[-30:]
+    return DataFileError(f"{short_path(path)} is corrupt ({where}): download or generate it again.")
 
 
 def _small_attributes(handle: h5py.File) -> dict:
