@@ -8,6 +8,7 @@ from galaxy_core.dashboard.data_source import require_dataset
 from galaxy_core.dashboard.loaded_models import loaded_model, predictor, require_checkpoints
 from galaxy_core.dashboard.scores import real_sample_images
 from galaxy_core.dashboard.sky import VIEWER, catalogue_panel, cutout, parse_positions, show_similar
+from galaxy_core.data.cutouts import training_pixscale
 from galaxy_core.data.images import MAX_IMAGE_MB, load_image
 from galaxy_core.errors import UserError
 from galaxy_core.evaluation.gradcam import gradcam, overlay
@@ -72,14 +73,19 @@ elif source == REAL_EXAMPLES:
         truths.append(int(folder.labels[i]))
 elif source == SKY:
     catalogue_panel(chosen[0])
-    text = st.text_area("RA, Dec in degrees, one position per line (at most 20)", key="classify_positions",
-                        placeholder="185.7286, 15.8223", help="Cutouts of the Legacy Surveys DR10 (grz, 0.262\"/px, 256 px), as Galaxy10 DECaLS.")
+    try:
+        pixscale = training_pixscale([loaded_model(c)[1] for c in chosen], "choose models trained at one scale")
+    except UserError as exc:
+        st.error(str(exc))
+        st.stop()
+    text = st.text_area("RA, Dec in degrees, one position per line (at most 20)", key="classify_positions", placeholder="185.7286, 15.8223",
+                        help=f"Cutouts of the Legacy Surveys DR10 (grz, {pixscale:g}\"/px as the models' training data, 256 px), as Galaxy10 DECaLS.")
     positions, problems = parse_positions(text)
     for problem in problems:
         st.error(problem)
     for ra, dec in positions:
         try:
-            pixels, url = cutout(ra, dec)
+            pixels, url = cutout(ra, dec, pixscale)
         except UserError as exc:  # no network, outside the footprint, a failing service: one sentence, the page goes on
             st.error(str(exc))
             continue

@@ -263,9 +263,7 @@ def cmd_predict(args) -> dict:
     if args.catalog:
         return _predict_catalogue(args, predictor, checkpoints)
     if sky:
-        from galaxy_core.data.cutouts import CutoutClient
-
-        cutout = CutoutClient(args.cutout_url, layer=args.layer, pixscale=args.pixscale, size=args.size).fetch(args.ra, args.dec)
+        cutout = _cutout_client(args, predictor).fetch(args.ra, args.dec)
         result = predictor.predict(cutout.image.pixels[None])[0]
         if not args.json:
             result.pop("probabilities")
@@ -302,15 +300,22 @@ def cmd_serve(args) -> dict:
     return {"served": f"http://{args.host}:{args.port}", "stopped": True}
 
 
+def _cutout_client(args, predictor):
+    """The cutout client for `predict --ra/--dec` and `--catalog`: at the models' training pixel scale unless --pixscale says."""
+    from galaxy_core.data.cutouts import CutoutClient, training_pixscale
+
+    pixscale = args.pixscale if args.pixscale is not None else training_pixscale([m.meta for m in predictor.members])
+    return CutoutClient(args.cutout_url, layer=args.layer, pixscale=pixscale, size=args.size)
+
+
 def _predict_catalogue(args, predictor, checkpoints) -> dict:
     """`predict --catalog`: streamed, resumable; under torchrun each process takes every N-th row, then rank 0 merges."""
     from galaxy_core.catalogue import merge_shards, run_catalogue, shard_outputs
-    from galaxy_core.data.cutouts import CutoutClient
 
     out = Path(args.out)
     require_writable(out)
     world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
-    client = CutoutClient(args.cutout_url, layer=args.layer, pixscale=args.pixscale, size=args.size)
+    client = _cutout_client(args, predictor)
     target = out if world == 1 else shard_outputs(out, world)[rank]
     bar, update = _progress_bar(f"catalogue {Path(args.catalog).name}" + (f" (rank {rank})" if world > 1 else ""), unit="row")
     with bar:
@@ -354,9 +359,9 @@ def cmd_similar(args) -> dict:
         pixels, exclude = load_image(args.image).pixels, None
         query = {"image": str(args.image)}
     else:
-        from galaxy_core.data.cutouts import CutoutClient
+        from galaxy_core.data.cutouts import CutoutClient, training_pixscale
 
-        cutout = CutoutClient(args.cutout_url).fetch(args.ra, args.dec)
+        cutout = CutoutClient(args.cutout_url, pixscale=training_pixscale([meta])).fetch(args.ra, args.dec)
         pixels, exclude = cutout.image.pixels, None
         query = {"ra": cutout.ra, "dec": cutout.dec, "url": cutout.url}
     found = neighbours(embeddings, data.labels, image_embedding(model, pixels, meta, device), args.k, exclude)
@@ -462,7 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--dec", type=float, help="... and this Dec (degrees)")
     pr.add_argument("--cutout-url", help="the cutout service (default: $GALAXY_CUTOUT_URL, else the Legacy Surveys viewer)")
     pr.add_argument("--layer", default="ls-dr10-grz", help="survey layer (default ls-dr10-grz, grz as Galaxy10 DECaLS)")
-    pr.add_argument("--pixscale", type=_ranged(float, 0.01, 10.0), default=0.262, help="arcsec per pixel (default 0.262, the DECam pixel)")
+    pr.add_argument("--pixscale", type=_ranged(float, 0.01, 10.0),
+                    help="arcsec per pixel (default: the scale the model's training data was at, else 0.262, the DECam pixel)")
     pr.add_argument("--size", type=_ranged(int, 16, 3000), default=256, help="cutout side in pixels (default 256, as Galaxy10)")
     pr.add_argument("--catalog", help="a CSV of positions (columns ra, dec, optionally id) to classify, one cutout per row")
     pr.add_argument("--out", help="the predictions CSV a --catalog run streams to (it resumes when run again)")
@@ -482,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--json", action="store_true", help="(the output is always JSON; accepted for symmetry with predict)")
     sim.set_defaults(run=cmd_similar)
 
-    srv = commands.add_parser("serve", help="the HTTP API (FastAPI + uvicorn): /predict, /predict1, /predict2, /models, /health, /docs")
+    srv = commands.add_parser("serve", help="the HTTP API (FastAPI + uvicorn): /predict, /predict1, /predict2, /predict/sky, /models, /health, /docs")
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
     srv.add_argument("--port", type=_ranged(int, 1, 65535), default=8000)
     srv.add_argument("--checkpoints", help="the folder of checkpoints to serve (default: checkpoints/)")

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from conftest import REPO
-from galaxy_core.data.cutouts import USER_AGENT, CutoutClient, CutoutError, check_position
+from galaxy_core.data.cutouts import USER_AGENT, CutoutClient, CutoutError, check_position, training_pixscale
 
 GALAXY = (REPO / "galaxy_core/data/real_sample/g10_c5_curated.jpg").read_bytes()
 
@@ -157,3 +157,25 @@ def test_cli_predict_at_a_sky_position(sky, tiny_checkpoints, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "galaxy_core", "predict", "--checkpoint", str(tiny_checkpoints / "cnn"),
                           "--ra", "400", "--dec", "2"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and bad.stderr.strip() == "error: RA 400 is outside [0, 360) degrees: give RA in decimal degrees."
+
+
+def test_the_pixel_scale_follows_the_models_training_data():
+    assert training_pixscale([{"data": {"pxscale": 0.524}}, {"data": {"pxscale": 0.524}}]) == 0.524
+    assert training_pixscale([{"data": {}}, {}]) == 0.262  # older checkpoints record none: the DECam pixel
+    with pytest.raises(CutoutError, match=r'different pixel scales \(0.262", 0.524" per pixel\): choose one with --pixscale\.$'):
+        training_pixscale([{"data": {"pxscale": 0.262}}, {"data": {"pxscale": 0.524}}])
+
+
+def test_cli_fetches_at_the_checkpoints_pixel_scale_unless_told(sky, tiny_checkpoints, tmp_path):
+    meta = json.loads((tiny_checkpoints / "cnn" / "meta.json").read_text())
+    assert meta["data"]["pxscale"] == 0.262  # training records it (the synthetic generator draws at the DECam pixel)
+    checkpoint = tmp_path / "cnn_half_resolution"
+    __import__("shutil").copytree(tiny_checkpoints / "cnn", checkpoint)
+    meta["data"]["pxscale"] = 0.524
+    (checkpoint / "meta.json").write_text(json.dumps(meta))
+    env = {**__import__("os").environ, "GALAXY_CUTOUT_URL": sky.url, "GALAXY_CORE_CACHE": str(tmp_path)}
+    for extra, expected in (([], "0.524"), (["--pixscale", "0.3"], "0.3")):
+        run = subprocess.run([sys.executable, "-m", "galaxy_core", "predict", "--checkpoint", str(checkpoint), "--ra", "150.1", "--dec", "2.2",
+                              *extra], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        assert sky.requests[-1]["query"]["pixscale"] == expected

@@ -10,7 +10,7 @@ import torch
 
 from galaxy_core.dashboard import catalogue_runs
 from galaxy_core.dashboard.loaded_models import loaded_model
-from galaxy_core.data.cutouts import CUTOUT_URL_ENV, DEFAULT_CUTOUT_URL, CutoutClient, CutoutError, check_position
+from galaxy_core.data.cutouts import CUTOUT_URL_ENV, DEFAULT_CUTOUT_URL, DEFAULT_PIXSCALE, CutoutClient, CutoutError, check_position
 from galaxy_core.data.galaxy10 import Galaxy10
 from galaxy_core.errors import UserError, one_sentence
 from galaxy_core.evaluation.similarity import dataset_embeddings, image_embedding, neighbours
@@ -39,14 +39,14 @@ def parse_positions(text: str) -> tuple[list[tuple[float, float]], list[str]]:
     return positions, errors
 
 
-def cutout(ra: float, dec: float) -> tuple[np.ndarray, str]:
+def cutout(ra: float, dec: float, pixscale: float = DEFAULT_PIXSCALE) -> tuple[np.ndarray, str]:
     """(256x256 RGB, the cutout's URL) from the Legacy Surveys viewer (or $GALAXY_CUTOUT_URL); CutoutError if none."""
-    return _cutout(ra, dec, os.environ.get(CUTOUT_URL_ENV) or DEFAULT_CUTOUT_URL)
+    return _cutout(ra, dec, pixscale, os.environ.get(CUTOUT_URL_ENV) or DEFAULT_CUTOUT_URL)
 
 
 @st.cache_data(show_spinner="Fetching the cutout...", max_entries=256)
-def _cutout(ra: float, dec: float, service: str) -> tuple[np.ndarray, str]:
-    found = CutoutClient(service, timeout_s=15, retries=2).fetch(ra, dec)
+def _cutout(ra: float, dec: float, pixscale: float, service: str) -> tuple[np.ndarray, str]:
+    found = CutoutClient(service, pixscale=pixscale, timeout_s=15, retries=2).fetch(ra, dec)
     return found.image.pixels, found.url
 
 
@@ -90,6 +90,12 @@ def catalogue_panel(checkpoint: str) -> None:
 def _follow(folder: Path) -> None:
     total, done, running = catalogue_runs.total_rows(folder), catalogue_runs.done_rows(folder), catalogue_runs.running(folder)
     st.progress(min(done / max(total, 1), 1.0), text=f"{done:,} of {total:,} rows" + (" (running)" if running else ""))
+    if running and st.button("Stop", key="catalogue_stop", help="Finished rows are kept; Resume goes on from there."):
+        catalogue_runs.stop(folder)
+        st.rerun(scope="fragment")
+    if not running and done < total and st.button("Resume", key="catalogue_resume", help="Goes on where the run stopped."):
+        catalogue_runs.resume(folder)
+        st.rerun(scope="fragment")
     error = catalogue_runs.last_error(folder)
     if error and not running:
         st.error(error)

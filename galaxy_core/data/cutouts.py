@@ -58,6 +58,17 @@ def check_position(ra, dec) -> tuple[float, float]:
     return ra, dec
 
 
+def training_pixscale(metas: list[dict], remedy: str = "choose one with --pixscale") -> float:
+    """The pixel scale to fetch cutouts at for these checkpoints: the one their training data was at
+    (meta.json's `data.pxscale`), else the DECam pixel. Models trained at different scales need an explicit one."""
+    recorded = {round(float(scale), 4) for meta in metas
+                if isinstance(scale := (meta.get("data") or {}).get("pxscale"), (int, float)) and 0.01 <= scale <= 10.0}
+    if len(recorded) > 1:
+        scales = ", ".join(f'{scale:g}"' for scale in sorted(recorded))
+        raise CutoutError(f"These models were trained at different pixel scales ({scales} per pixel): {remedy}.")
+    return recorded.pop() if recorded else DEFAULT_PIXSCALE
+
+
 @dataclass(frozen=True)
 class Cutout:
     ra: float

@@ -28,6 +28,7 @@ IMAGES_KEY = "images"
 LABELS_KEY = "ans"
 METADATA_KEYS = ("ra", "dec", "redshift", "pxscale")
 SCHEMA_KEYS = (IMAGES_KEY, LABELS_KEY, *METADATA_KEYS)
+SYNTHETIC_DRAWN_PXSCALE = 0.262  # the DECam pixel, in arcsec; see Galaxy10.typical_pxscale
 # Limits checked before anything is read: a 3 kB file may declare 10^8 images (gigabytes of labels
 # and metadata) or gigapixel images. The real file holds 17,736 images of 256x256.
 MAX_IMAGES = 2_000_000
@@ -254,6 +255,18 @@ class Galaxy10:
 
     def class_counts(self) -> np.ndarray:
         return np.bincount(self.labels, minlength=NUM_CLASSES)
+
+    def typical_pxscale(self) -> float | None:
+        """The pixel scale (arcsec/pixel) most of the images have, or None when the file records none.
+
+        The synthetic generator draws every galaxy at the DECam pixel, the scale of most real cutouts;
+        its `pxscale` column only imitates the real column's spread, so it is not used here.
+        """
+        if self.is_synthetic:
+            return SYNTHETIC_DRAWN_PXSCALE
+        values = self.metadata["pxscale"]
+        values = values[np.isfinite(values) & (values > 0)]
+        return round(float(np.median(values)), 4) if values.size else None
 
     def fingerprint(self) -> str:
         """A stable identity for this dataset's content: labels, sky positions, shape, generator.

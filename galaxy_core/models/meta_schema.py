@@ -52,7 +52,7 @@ META_SCHEMA = {
         "weights_sha256": {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"},
         "format_version": {"type": "integer"},
         "metrics": {"type": "object"},
-        "data": {"type": "object"},
+        "data": {"type": "object", "properties": {"pxscale": {"anyOf": [{"type": "number", "minimum": 0.01, "maximum": 10}, {"type": "null"}]}}},
         "ood": {"type": "object"},
     },
 }
