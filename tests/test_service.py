@@ -212,3 +212,30 @@ def test_serve_refuses_a_missing_checkpoints_folder(tmp_path):
     run = subprocess.run([sys.executable, "-m", "galaxy_core", "serve", "--checkpoints", str(tmp_path / "none")], cwd=REPO,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and run.stderr.startswith("error: ") and "is not a folder of checkpoints" in run.stderr
+
+
+def test_predict_at_a_sky_position(served, monkeypatch, tmp_path):
+    from test_cutouts import SkyServer
+
+    sky = SkyServer()
+    try:
+        monkeypatch.setenv("GALAXY_CUTOUT_URL", sky.url)
+        monkeypatch.setenv("GALAXY_CORE_CACHE", str(tmp_path))
+        api = client(served)
+        answer = api.get("/predict/sky", params={"ra": 150.1, "dec": 2.2, "model": "cnn"})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["ra"] == 150.1 and body["dec"] == 2.2 and body["url"].startswith(sky.url) and body["model"] == "cnn"
+        assert {"label", "class", "confidence", "ood", "ood_score"} <= set(body)
+        assert sky.requests[-1]["query"]["pixscale"] == "0.262"
+        ensemble = api.get("/predict/sky", params=[("ra", 150.1), ("dec", 2.2), ("model", "cnn"), ("model", "efficientnet_b0"),
+                                                   ("ensemble", "soft")]).json()
+        assert ensemble["model"] == ["cnn", "efficientnet_b0"] and len(sky.requests) == 1  # the cutout came from the cache
+        refused = api.get("/predict/sky", params={"ra": 400, "dec": 2})
+        assert refused.status_code == 422 and refused.json() == {"error": "RA 400 is outside [0, 360) degrees: give RA in decimal degrees."}
+        sky.by_ra["10.000000"] = "garbage"
+        upstream = api.get("/predict/sky", params={"ra": 10, "dec": 2})
+        assert upstream.status_code == 502 and "not an image" in upstream.json()["error"]
+        assert api.get("/predict/sky", params={"ra": 10, "dec": 2, "model": "nope"}).status_code == 404
+    finally:
+        sky.close()

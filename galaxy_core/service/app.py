@@ -26,6 +26,7 @@ from PIL import Image
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import galaxy_core
+from galaxy_core.data.cutouts import CutoutClient, CutoutError, check_position, training_pixscale
 from galaxy_core.data.images import MAX_BYTES, load_image
 from galaxy_core.errors import UserError, one_sentence
 from galaxy_core.evaluation.gradcam import gradcam, overlay
@@ -203,12 +204,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     def list_models() -> dict:
         return {"models": models.describe(), "ensemble_rules": list(RULES)}
 
-    async def classify(files: list[UploadFile], names: list[str], rule: str | None, with_gradcam: bool = False,
-                       prefer: str | None = None) -> list[dict]:
-        if not files:
-            raise RequestError(422, "Send at least one image as multipart form data in a field named 'file'.")
-        if len(files) > settings.max_files:
-            raise RequestError(413, f"{len(files)} files in one request; at most {settings.max_files} are accepted: split the request.")
+    def check_models(names: list[str], rule: str | None) -> None:
         if rule is not None and rule not in RULES:
             raise RequestError(422, f"Unknown ensemble rule {rule[:30]!r}: use one of {', '.join(RULES)}.")
         if len(names) > 1 and rule is None:
@@ -218,12 +214,10 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         if len(set(names)) != len(names):
             raise RequestError(422, "A model is named twice: name each model once.")
         models.resolve(names)
-        decoded = []
-        for upload in files:
-            data = await upload.read(MAX_BYTES + 1)
-            await upload.close()
-            decoded.append((upload.filename or "image", load_image(data, name=(upload.filename or "the image")[:80])))
-            del data
+
+    async def classify_decoded(decoded: list, names: list[str], rule: str | None, with_gradcam: bool = False,
+                               prefer: str | None = None) -> list[dict]:
+        """Classify (label, DecodedImage) pairs; each result names its `file` and the decoder's notes."""
         batcher = await asyncio.to_thread(models.batcher, tuple(names), rule, prefer)  # the first use loads the checkpoints
         results = await batcher.predict(np.stack([d.pixels for _, d in decoded]))
         for (filename, image), result in zip(decoded, results):
@@ -232,6 +226,21 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             if with_gradcam:
                 result["gradcam_png"] = await _gradcam_png(batcher.predictor, image.pixels, result)
         return results
+
+    async def classify(files: list[UploadFile], names: list[str], rule: str | None, with_gradcam: bool = False,
+                       prefer: str | None = None) -> list[dict]:
+        if not files:
+            raise RequestError(422, "Send at least one image as multipart form data in a field named 'file'.")
+        if len(files) > settings.max_files:
+            raise RequestError(413, f"{len(files)} files in one request; at most {settings.max_files} are accepted: split the request.")
+        check_models(names, rule)
+        decoded = []
+        for upload in files:
+            data = await upload.read(MAX_BYTES + 1)
+            await upload.close()
+            decoded.append((upload.filename or "image", load_image(data, name=(upload.filename or "the image")[:80])))
+            del data
+        return await classify_decoded(decoded, names, rule, with_gradcam, prefer)
 
     @app.post("/predict", summary="Classify one or several images with a model or an ensemble")
     async def predict(file: list[UploadFile] = File(..., description="one or several JPEG/PNG images"),
@@ -255,6 +264,27 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     @app.post("/predict2", summary="The second study's ensemble: agreement of B0 and B2, B0 preferred when they disagree")
     async def predict2(file: list[UploadFile] = File(...)) -> dict:
         return await study_route(file, [MODEL_OLD, MODEL_NEW], "agreement")
+
+    @app.get("/predict/sky", summary="Classify the Legacy Surveys cutout at a sky position (grz, 256 px, at the models' training pixel scale)")
+    async def predict_sky(ra: float = Query(..., description="right ascension in degrees, [0, 360)"),
+                          dec: float = Query(..., description="declination in degrees, [-90, 90]"),
+                          model: list[str] = Query(default=[], description="checkpoint name, repeatable (default: efficientnet_b2)"),
+                          ensemble: str | None = Query(default=None, description="agreement, soft or f1_weighted"),
+                          gradcam: bool = Query(default=False, description="add a Grad-CAM overlay, base64 PNG")) -> dict:
+        names = model or [MODEL_NEW]
+        try:
+            ra, dec = check_position(ra, dec)
+        except CutoutError as exc:
+            raise RequestError(422, str(exc)) from None
+        check_models(names, rule=ensemble)
+        metas = [read_meta(Path(models.available[name])) for name in names]
+        client = CutoutClient(pixscale=training_pixscale(metas, "name models trained at one scale"), timeout_s=15, retries=2)
+        try:  # the cutout service is another server: its failures are a bad gateway, not a bad request
+            cutout = await asyncio.to_thread(client.fetch, ra, dec)
+        except CutoutError as exc:
+            raise RequestError(502, str(exc)) from None
+        result = (await classify_decoded([(f"RA {ra:.5f}, Dec {dec:.5f}", cutout.image)], names, ensemble, gradcam))[0]
+        return {**result, "model": names if len(names) > 1 else names[0], "ensemble": ensemble, "ra": ra, "dec": dec, "url": cutout.url}
 
     return app
 
