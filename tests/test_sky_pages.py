@@ -88,6 +88,37 @@ def test_a_catalogue_upload_runs_in_the_background_and_can_be_downloaded(app, sk
     assert at.get("download_button")
 
 
+def _wait_for(at, done, seconds=240):
+    import time
+
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        at.run()
+        if done(at):
+            return
+        time.sleep(1)
+    raise AssertionError([p.proto.text for p in at.get("progress")])
+
+
+def test_a_catalogue_run_can_be_stopped_and_resumed(app, sky):
+    sky.hang_s = 60.0  # longer than the client's timeout: the run stays busy until stopped
+    sky.by_ra["20.000000"] = "hang"
+    at = app.run()
+    at.switch_page("app_pages/classify.py").run()
+    at.radio(key="classify_source").set_value("Sky position").run()
+    csv_text = "id,ra,dec\na,185.7286,15.8223\nslow,20,0\nc,150.1,2.2\n"
+    at.file_uploader(key="catalogue_upload").set_value([("slow.csv", csv_text.encode(), "text/csv")]).run()
+    at.button(key="catalogue_start").click().run()
+    _wait_for(at, lambda at: any(b.key == "catalogue_stop" for b in at.button))
+    at.button(key="catalogue_stop").click().run()
+    _wait_for(at, lambda at: any(b.key == "catalogue_resume" for b in at.button), 30)
+    assert not at.exception and any("0 of 3 rows" in p.proto.text for p in at.get("progress"))
+    del sky.by_ra["20.000000"]
+    at.button(key="catalogue_resume").click().run()
+    _wait_for(at, lambda at: any("3 of 3 rows" in p.proto.text and "(running)" not in p.proto.text for p in at.get("progress")))
+    assert not at.exception and at.get("download_button")
+
+
 def test_a_catalogue_without_positions_is_one_sentence(app):
     at = app.run()
     at.switch_page("app_pages/classify.py").run()

@@ -4,6 +4,9 @@ the model, so a page rerun or another visitor with the same file joins the same 
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+import time
 from pathlib import Path
 
 from galaxy_core.catalogue import read_catalogue
@@ -14,6 +17,7 @@ from galaxy_core.settings import cache_dir, public_mode
 
 MAX_CSV_BYTES = 5 * 2**20
 LOCAL_MAX_ROWS, PUBLIC_MAX_ROWS = 100_000, 500  # a public deployment fetches cutouts on its visitors' behalf
+CHECKPOINT_FILE = "checkpoint"  # the run's model, so a stopped run can be resumed as it was started
 
 
 def runs_root() -> Path:
@@ -34,11 +38,38 @@ def start_run(csv_bytes: bytes, checkpoint: str) -> Path:
     if rows > limit:
         raise UserError(f"The catalogue has {rows:,} rows; this deployment classifies at most {limit:,}: "
                         "run larger ones with `python -m galaxy_core predict --catalog`.")
-    if not running(folder) and done_rows(folder) < rows:
-        process = launch_cli(["predict", "--checkpoint", checkpoint, "--catalog", str(targets), "--out", str(folder / "predictions.csv")],
-                             folder / "run.log", stdout_to_log=False)
-        (folder / "pid").write_text(str(process.pid))
+    if not (folder / CHECKPOINT_FILE).exists():
+        write_bytes_atomic(folder / CHECKPOINT_FILE, checkpoint.encode())
+    resume(folder)
     return folder
+
+
+def resume(folder: Path) -> None:
+    """Start a stopped or interrupted run again: finished rows are kept and neither fetched nor predicted again."""
+    if running(folder) or done_rows(folder) >= total_rows(folder):
+        return
+    checkpoint = (folder / CHECKPOINT_FILE).read_text()
+    process = launch_cli(["predict", "--checkpoint", checkpoint, "--catalog", str(folder / "targets.csv"), "--out", str(folder / "predictions.csv")],
+                         folder / "run.log", stdout_to_log=False)
+    write_bytes_atomic(folder / "pid", str(process.pid).encode())
+
+
+def stop(folder: Path, grace_s: float = 5.0) -> None:
+    """Stop a run as Ctrl-C would (it can be resumed); a process still busy with a slow fetch after `grace_s` is killed,
+    which loses nothing either: every finished batch is already on disk."""
+    if not running(folder):
+        return
+    pid = int((folder / "pid").read_text())
+    try:
+        group = os.getpgid(pid)
+        os.killpg(group, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while process_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if process_alive(pid):
+            os.killpg(group, signal.SIGKILL)
+    except ProcessLookupError:  # it ended by itself meanwhile
+        pass
 
 
 def running(folder: Path) -> bool:
