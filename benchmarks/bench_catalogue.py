@@ -22,6 +22,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from galaxy_core import catalogue  # noqa: E402
 from galaxy_core.data.cutouts import CutoutClient  # noqa: E402
 from galaxy_core.inference.predictor import Predictor  # noqa: E402
+from galaxy_core.settings import select_device  # noqa: E402
 from test_cutouts import SkyServer  # noqa: E402
 
 
@@ -44,6 +45,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--checkpoint", default=str(REPO / "checkpoints" / "efficientnet_b2"))
     parser.add_argument("--latency-ms", type=float, default=80.0)
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="where the model runs (a GPU: cuda)")
     args = parser.parse_args()
     server = SkyServer()
     original = server.httpd.RequestHandlerClass.do_GET
@@ -58,7 +60,7 @@ def main() -> None:
             folder = Path(folder)
             targets = folder / "targets.csv"
             targets.write_text("id,ra,dec\n" + "".join(f"g{i},{(i * 0.37) % 360:.5f},{(i % 170) * 0.2 - 17:.4f}\n" for i in range(args.rows)))
-            predictor = TimedPredictor(Predictor([args.checkpoint]))
+            predictor = TimedPredictor(Predictor([args.checkpoint], device=str(select_device(args.device))))
             client = CutoutClient(server.url, cache=folder / "cutouts")
             started = time.perf_counter()
             counts = catalogue.run_catalogue(predictor, client, targets, folder / "out.csv")
