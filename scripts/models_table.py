@@ -68,6 +68,36 @@ def main() -> None:
                 real_text = f"**{real['metrics']['accuracy']:.3f}** | {real_best[0]} {real_best[1]:.3f}"
             print(f"| {result['rule']} | {members} | {result['images']} | **{result['metrics']['accuracy']:.3f}** "
                   f"| {result['metrics']['macro_f1']:.3f} | {best[0]} {best[1]:.3f} | {real_text} |")
+    print_real_per_class([(read_meta(f)["model"], read_meta(f)["metrics"].get("real_sample")) for f in find_checkpoints(REPO / "checkpoints")])
+
+
+def print_real_per_class(models: list[tuple[str, dict | None]]) -> None:
+    """Per class on the real check set: each model's recall, and the confusion matrix of the best ensemble there."""
+    real_ensembles = [json.loads(p.read_text()) for p in sorted((REPO / "checkpoints" / "ensembles").glob("*_real_sample/evaluation.json"))]
+    best = max(real_ensembles, key=lambda e: e["metrics"]["accuracy"], default=None)
+    columns = [(name, metrics) for name, metrics in models if metrics]
+    if best:
+        columns.append((f"{best['rule']} ensemble ({len(best['members'])})", best["metrics"]))
+    if not columns:
+        return
+    classes = [row["class"] for row in columns[0][1]["per_class"]]
+    print("\n## Real check set, per class\n")
+    print("Recall (right / images of the class) on the 60 real galaxies (a development set), per model and for the "
+          "ensemble that scores best there (which makes that column an optimistic pick).\n")
+    print("| class | images | " + " | ".join(name for name, _ in columns) + " |")
+    print("|---|---|" + "---|" * len(columns))
+    for i, name in enumerate(classes):
+        support = columns[0][1]["per_class"][i]["support"]
+        cells = [f"{round(m['per_class'][i]['recall'] * support)}/{support}" for _, m in columns]
+        print(f"| {name} | {support} | " + " | ".join(cells) + " |")
+    if best:
+        members = ", ".join(Path(m).name for m in best["members"])
+        print(f"\n### Confusion matrix: {best['rule']} ensemble of {members}, real check set\n")
+        print("Rows: the true class (Galaxy Zoo volunteers); columns: the predicted class, numbered as the rows.\n")
+        print("| true \\ predicted | " + " | ".join(str(i) for i in range(len(classes))) + " |")
+        print("|---|" + "---|" * len(classes))
+        for i, row in enumerate(best["metrics"]["confusion_matrix"]):
+            print(f"| {i} {classes[i]} | " + " | ".join(str(int(v)) if v else "·" for v in row) + " |")
 
 
 if __name__ == "__main__":
