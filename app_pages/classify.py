@@ -67,6 +67,9 @@ elif source == REAL_EXAMPLES:
                       selection_mode="multi", default=[files.index(f) for f in files if f.endswith("_curated.jpg")][:1],
                       format_func=lambda i: f"{CLASSES[folder.labels[i]].short} · {files[i].removeprefix('g10_').removesuffix('.jpg')}",
                       key="classify_real")
+    tuned = [model_labels[c].split(" (")[0] for c in chosen if (loaded_model(c)[1].get("data") or {}).get("real_check_set_images")]
+    if tuned:
+        st.warning(f"{', '.join(tuned)} learned from these very galaxies, so right answers here prove nothing: upload other galaxies to try it.")
     for i in picked or []:
         images.append(pixels[i])
         names.append(files[i])

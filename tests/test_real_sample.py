@@ -142,6 +142,32 @@ def test_import_writes_a_galaxy10_file_marked_imported(tmp_path):
     assert bad.returncode == 2 and "is not a folder" in bad.stderr and not (tmp_path / "x.h5").exists()
 
 
+def test_a_model_fine_tuned_on_check_set_images_is_never_scored_on_them(tiny_checkpoints, tmp_path):
+    """Copies count too (by content): its check-set figure must come from cross-validation."""
+    from galaxy_core.data.galaxy10 import Galaxy10
+    from galaxy_core.evaluation.metrics import accuracy_summary
+
+    copied = tmp_path / "some_real"
+    copied.mkdir()
+    files = sorted(REAL_SAMPLE_DIR.glob("*.jpg"))[:12]
+    for path in files:
+        shutil.copy(path, copied / path.name)
+    labels = dict(line.split(",")[:2] for line in (REAL_SAMPLE_DIR / "labels.csv").read_text().splitlines()[1:])
+    (copied / "labels.csv").write_text("file,label\n" + "".join(f"{p.name},{labels[p.name]}\n" for p in files))
+    assert run_cli("import", "--images", copied, "--out", tmp_path / "some.h5").returncode == 0
+    assert Galaxy10(tmp_path / "some.h5").real_check_set_images == 12
+    tuned = tmp_path / "tuned"
+    done = run_cli("train", "--init", tiny_checkpoints / "cnn", "--data", tmp_path / "some.h5", "--epochs", "1", "--split", "70/15/15",
+                   "--out", tuned, "--device", "cpu")
+    assert done.returncode == 0, done.stderr
+    meta = read_meta(tuned)
+    assert meta["data"]["real_check_set_images"] == 12 and "real_sample" not in meta["metrics"]
+    result = evaluate_folder([tuned], real_sample())
+    assert "fine-tuned on these very images" in result["note"] and "real_sample" not in read_meta(tuned)["metrics"]
+    meta["metrics"]["real_sample"] = {"accuracy": 0.55, "count": 60, "cross_validated": {"folds": 5, "sd": 0.155}}
+    assert accuracy_summary(meta).endswith("real check set 55% ± 16% (5-fold cross-validated: fine-tuned on it)")
+
+
 def test_fine_tuning_the_head_changes_only_the_head(tiny_checkpoints, tiny_h5, tmp_path):
     from galaxy_core.models.checkpoint import load_checkpoint
 

@@ -256,6 +256,12 @@ class Galaxy10:
     def class_counts(self) -> np.ndarray:
         return np.bincount(self.labels, minlength=NUM_CLASSES)
 
+    @property
+    def real_check_set_images(self) -> int:
+        """How many of its images are real check-set images (files made by `import` record it)."""
+        value = self.attrs.get("real_check_set_images", 0)
+        return int(value) if isinstance(value, (int, np.integer)) and value > 0 else 0
+
     def typical_pxscale(self) -> float | None:
         """The pixel scale (arcsec/pixel) most of the images have, or None when the file records none.
 

@@ -70,7 +70,8 @@ def import_images(folder: LabelledImages, destination: str | os.PathLike, progre
         with h5py.File(tmp, "w") as out:
             create_galaxy10_datasets(out, len(folder), DATASET_SIDE, DATASET_SIDE)
             out.attrs.update({"synthetic": False, "imported": True, "source": folder.name, "description":
-                              f"Labelled images imported by galaxy_core from the folder '{folder.name}'."})
+                              f"Labelled images imported by galaxy_core from the folder '{folder.name}'.",
+                              "real_check_set_images": folder.real_sample_overlap()})
             out[LABELS_KEY][...] = folder.labels.astype(np.uint8)
             for key in METADATA_KEYS:
                 out[key][...] = np.nan

@@ -3,6 +3,8 @@ check set shipped with the package (`real_sample/`). Images are decoded in batch
 from __future__ import annotations
 
 import csv
+import functools
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +56,12 @@ class LabelledImages:
     def is_real_sample(self) -> bool:
         """The whole shipped check set (a subset of it, say a cross-validation fold, is not)."""
         return self.root == REAL_SAMPLE_DIR and self.name == REAL_SAMPLE_NAME
+
+    def real_sample_overlap(self) -> int:
+        """How many of these images are real check-set images (by content, wherever they were copied):
+        a model trained on them can no longer be scored on the check set."""
+        shipped = _real_sample_digests()
+        return sum(hashlib.sha256(path.read_bytes()).hexdigest() in shipped for path in self.files)
 
     def batches(self, batch_size: int = 32) -> Iterator[np.ndarray]:
         """uint8 (B, 256, 256, 3) images, in file order, decoded as uploads are."""
@@ -116,6 +124,11 @@ def read_labelled_folder(images: str | Path, labels_csv: str | Path | None = Non
     name = REAL_SAMPLE_NAME if root.resolve() == REAL_SAMPLE_DIR else root.resolve().name
     note = REAL_SAMPLE_NOTE if name == REAL_SAMPLE_NAME else ""
     return LabelledImages(name, root.resolve(), tuple(files), np.asarray(labels, dtype=np.int64), note)
+
+
+@functools.cache
+def _real_sample_digests() -> frozenset[str]:
+    return frozenset(hashlib.sha256(path.read_bytes()).hexdigest() for path in REAL_SAMPLE_DIR.iterdir() if path.suffix.lower() in (".jpg", ".jpeg", ".png"))
 
 
 def real_sample() -> LabelledImages:

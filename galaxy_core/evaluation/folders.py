@@ -42,6 +42,10 @@ def evaluate_folder(checkpoints: list[str | Path], folder: LabelledImages, rule:
     files = [str(path.relative_to(folder.root)) for path in folder.files]
     suffix = f"{folder.name}{'_tta' if tta else ''}"
     common = {"part": "images", "tta": tta, "data": str(folder.root), "data_synthetic": False, "note": folder.note}
+    trained_on_it = [m.name for m in predictor.members if (m.meta.get("data") or {}).get("real_check_set_images")]
+    if folder.is_real_sample and trained_on_it:
+        common["note"] = (f"{', '.join(trained_on_it)} {'was' if len(trained_on_it) == 1 else 'were'} fine-tuned on these very images, so this "
+                          "figure says nothing about other galaxies; the cross-validated estimate in meta.json does")
     if rule is None:
         directory, member = Path(checkpoints[0]), members[0]
         meta = predictor.members[0].meta
@@ -51,7 +55,7 @@ def evaluate_folder(checkpoints: list[str | Path], folder: LabelledImages, rule:
                   "metrics": metrics, "predictions_csv": str(csv_path)}
         write_predictions_csv(csv_path, member.indices, member.labels, member.probabilities, {"file": files})
         write_json_atomic(directory / f"evaluation_{suffix}.json", result)
-        if folder.is_real_sample and not tta:
+        if folder.is_real_sample and not tta and not trained_on_it:
             record_metrics(directory, "real_sample", {**metrics, "note": folder.note})
         return result
     scores = score_ensemble(rule, members)

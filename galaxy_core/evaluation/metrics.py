@@ -33,6 +33,9 @@ def accuracy_summary(meta: dict) -> str:
     own = f"{kind} test {test:.1%}" if test is not None else f"{kind} test not measured"
     if not real:
         return f"{own} · real check set not measured"
+    if real.get("cross_validated"):  # fine-tuned on the check set: only held-out folds say anything
+        cv = real["cross_validated"]
+        return f"{own} · real check set {real['accuracy']:.0%} ± {cv['sd']:.0%} ({cv['folds']}-fold cross-validated: fine-tuned on it)"
     right = round(real["accuracy"] * real["count"])
     return f"{own} · real check set {real['accuracy']:.0%} ({right}/{real['count']}, dev set)"
 

@@ -234,7 +234,7 @@ def _train(recipe: Recipe, data_path: str | Path, out: Path, device: str, worker
             "preprocessing": preprocessing.to_dict(),
             "weights_source": getattr(core, "weights_source", "random"),
             "data": {"path": str(data.path), "fingerprint": data.fingerprint(), "synthetic": data.is_synthetic, "count": len(data),
-                     "pxscale": data.typical_pxscale()},
+                     "pxscale": data.typical_pxscale(), "real_check_set_images": data.real_check_set_images},
             "split": {**split.describe(), "test_indices": split.test.tolist()},
             "metrics": {"val": val_metrics, "test": test_metrics},
             "history": state.history,
@@ -251,7 +251,8 @@ def _train(recipe: Recipe, data_path: str | Path, out: Path, device: str, worker
         # Measured on the weights as shipped (float16, read back) and recorded in meta.json: the out-of-distribution
         # scores' thresholds (validation split), then the real check set.
         calibrate_ood(out, data, device=str(torch_device))
-        evaluate_folder([out], real_sample(), device=str(torch_device))
+        if not data.real_check_set_images:  # else its figure comes from cross-validation (benchmarks/real_finetune_cv.py)
+            evaluate_folder([out], real_sample(), device=str(torch_device))
         meta = read_meta(out)
         for name in (STATE_TENSORS, STATE_JSON):
             (out / name).unlink(missing_ok=True)
