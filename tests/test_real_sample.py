@@ -142,7 +142,7 @@ def test_import_writes_a_galaxy10_file_marked_imported(tmp_path):
     assert bad.returncode == 2 and "is not a folder" in bad.stderr and not (tmp_path / "x.h5").exists()
 
 
-def test_a_model_fine_tuned_on_check_set_images_is_never_scored_on_them(tiny_checkpoints, tmp_path):
+def test_a_model_fine_tuned_on_check_set_images_is_never_scored_on_them(tiny_checkpoints, tiny_h5, tmp_path):
     """Copies count too (by content): its check-set figure must come from cross-validation."""
     from galaxy_core.data.galaxy10 import Galaxy10
     from galaxy_core.evaluation.metrics import accuracy_summary
@@ -164,6 +164,10 @@ def test_a_model_fine_tuned_on_check_set_images_is_never_scored_on_them(tiny_che
     assert meta["data"]["real_check_set_images"] == 12 and "real_sample" not in meta["metrics"]
     result = evaluate_folder([tuned], real_sample())
     assert "fine-tuned on these very images" in result["note"] and "real_sample" not in read_meta(tuned)["metrics"]
+    from galaxy_core.evaluation.ood_calibration import calibrate_ood
+
+    # a dozen images cannot set a 99th percentile: the OOD scores are fitted on the file its starting point learned from
+    assert "fine-tuned from" in calibrate_ood(tuned, Galaxy10(tiny_h5))["fitted_on"]
     meta["metrics"]["real_sample"] = {"accuracy": 0.55, "count": 60, "cross_validated": {"folds": 5, "sd": 0.155}}
     assert accuracy_summary(meta).endswith("real check set 55% ± 16% (5-fold cross-validated: fine-tuned on it)")
 

@@ -15,7 +15,8 @@ from galaxy_core.errors import UserError
 from galaxy_core.evaluation.embeddings import feature_batches
 from galaxy_core.evaluation.evaluate import checkpoint_split
 from galaxy_core.inference.ood import COMPONENTS, QUANTILE, fit_ood, image_statistics
-from galaxy_core.models.checkpoint import load_checkpoint, update_meta
+from galaxy_core.models.checkpoint import load_checkpoint, read_meta, update_meta
+from galaxy_core.settings import REPO_ROOT
 
 TRAIN_SAMPLE = 2000
 
@@ -24,10 +25,7 @@ def calibrate_ood(directory: str | Path, data: Galaxy10, device: str = "cpu", tr
     """Fit and save `ood.safetensors` beside the checkpoint (its weights as shipped); return meta.json's new `ood` entry."""
     model, meta = load_checkpoint(directory, device)
     preprocessing = Preprocessing.from_dict(meta["preprocessing"])
-    split, cross = checkpoint_split(meta, data)
-    if cross:
-        raise UserError(f"{data.path} is not the file {Path(directory).name} was trained on ({meta['data']['path']}): "
-                        "OOD scores are fitted on the model's own training data; pass that file with --data.")
+    split, fitted_on = _training_split(directory, meta, data)
     train = np.sort(np.random.default_rng(0).choice(split.train, min(train_sample, len(split.train)), replace=False))
     torch_device = torch.device(device)
 
@@ -43,8 +41,25 @@ def calibrate_ood(directory: str | Path, data: Galaxy10, device: str = "cpu", tr
     ood = fit_ood(train_features, data.labels[train], val_features, train_statistics, val_statistics)
     test_flagged = float(np.mean(ood.scores(*features_and_statistics(split.test)) > 1.0)) if len(split.test) else None
     entry = {"file": "ood.safetensors", "sha256": ood.save(directory), "quantile": QUANTILE, "components": int(len(ood.scale)),
-             "train_images": int(len(train)), "val_images": int(len(split.val)), "test_flagged": test_flagged,
+             "train_images": int(len(train)), "val_images": int(len(split.val)), "test_flagged": test_flagged, "fitted_on": fitted_on,
              "method": f"max of (min class Mahalanobis distance of {COMPONENTS}-component PCA-whitened features, "
                        f"pixel-statistics distance), each over its validation {QUANTILE:g}th percentile"}
     update_meta(directory, ood=entry)
     return entry
+
+
+def _training_split(directory: str | Path, meta: dict, data: Galaxy10):
+    """`data`'s split as the checkpoint saw it, and what the file was to the model: its own training file, or,
+    for a checkpoint fine-tuned from another (recipe.init), that one's training file, where its features were
+    learned (a few dozen fine-tuning images cannot set a 99th percentile)."""
+    split, cross = checkpoint_split(meta, data)
+    if not cross:
+        return split, "its own training file"
+    init = meta["recipe"].get("init")
+    base = next((Path(p) for p in (init, REPO_ROOT / str(init)) if init and (Path(p) / "meta.json").is_file()), None)
+    if base is not None:
+        split, cross = checkpoint_split(read_meta(base), data)
+        if not cross:
+            return split, f"the training file of {base.name}, which it was fine-tuned from"
+    raise UserError(f"{data.path} is not the file {Path(directory).name} (or the checkpoint it was fine-tuned from) was trained on "
+                    f"({meta['data']['path']}): OOD scores are fitted on the model's own training data; pass that file with --data.")
