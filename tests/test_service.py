@@ -48,6 +48,7 @@ def test_health_and_models(served):
     first = models[0]
     assert first["name"] == "cnn" and first["input_size"] == 32 and first["trained_on"]["synthetic"] is True
     assert set(first["synthetic_test"]) == {"accuracy", "macro_f1", "cross_entropy"} and "real_check_set_accuracy" in first
+    assert first["real_check_set_cross_validated"] is False
     assert api.get("/docs").status_code == 200 and "/predict2" in api.get("/openapi.json").json()["paths"]
 
 

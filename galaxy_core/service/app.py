@@ -128,6 +128,8 @@ class _Models:
                 "trained_on": {"synthetic": data.get("synthetic"), "images": data.get("count"), "fingerprint": data.get("fingerprint")},
                 "synthetic_test": {k: metrics.get("test", {}).get(k) for k in ("accuracy", "macro_f1", "cross_entropy")},
                 "real_check_set_accuracy": (metrics.get("real_sample") or {}).get("accuracy"),
+                # fine-tuned on the check set: the figure is a cross-validated estimate (meta.json says how)
+                "real_check_set_cross_validated": bool((metrics.get("real_sample") or {}).get("cross_validated")),
                 "loaded": name in self._loaded,
             })
         return described
