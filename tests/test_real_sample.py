@@ -182,6 +182,7 @@ def test_fine_tuning_the_head_changes_only_the_head(tiny_checkpoints, tiny_h5, t
     before, _ = load_checkpoint(tiny_checkpoints / "cnn")
     after, meta = load_checkpoint(out)
     assert meta["recipe"]["init"] == str(tiny_checkpoints / "cnn") and meta["recipe"]["trainable"] == "head"
+    assert meta["weights_source"] == f"checkpoint {tiny_checkpoints / 'cnn'}"
     changed = {k for k, v in after.state_dict().items() if not torch.equal(v, before.state_dict()[k])}
     assert changed and all(k.startswith("head.") for k in changed)
 

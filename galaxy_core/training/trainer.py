@@ -232,7 +232,8 @@ def _train(recipe: Recipe, data_path: str | Path, out: Path, device: str, worker
             "recipe": recipe.to_dict(),
             "classes": list(CLASS_NAMES),
             "preprocessing": preprocessing.to_dict(),
-            "weights_source": getattr(core, "weights_source", "random"),
+            # fine-tuning builds the model without weights, then copies the checkpoint's in
+            "weights_source": f"checkpoint {recipe.init}" if recipe.init else getattr(core, "weights_source", "random"),
             "data": {"path": str(data.path), "fingerprint": data.fingerprint(), "synthetic": data.is_synthetic, "count": len(data),
                      "pxscale": data.typical_pxscale(), "real_check_set_images": data.real_check_set_images},
             "split": {**split.describe(), "test_indices": split.test.tolist()},
