@@ -1,4 +1,6 @@
 """Classify: uploads, the real check set's galaxies or dataset images through any model or an ensemble, with Grad-CAM."""
+from pathlib import Path
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
@@ -12,7 +14,7 @@ from galaxy_core.data.cutouts import training_pixscale
 from galaxy_core.data.images import MAX_IMAGE_MB, load_image
 from galaxy_core.errors import UserError
 from galaxy_core.evaluation.gradcam import gradcam, overlay
-from galaxy_core.evaluation.metrics import accuracy_summary
+from galaxy_core.evaluation.metrics import accuracy_summary, trained_on_check_set
 from galaxy_core.inference.ensemble import RULES
 
 st.title("Classify galaxies")
@@ -67,7 +69,7 @@ elif source == REAL_EXAMPLES:
                       selection_mode="multi", default=[files.index(f) for f in files if f.endswith("_curated.jpg")][:1],
                       format_func=lambda i: f"{CLASSES[folder.labels[i]].short} · {files[i].removeprefix('g10_').removesuffix('.jpg')}",
                       key="classify_real")
-    tuned = [model_labels[c].split(" (")[0] for c in chosen if (loaded_model(c)[1].get("data") or {}).get("real_check_set_images")]
+    tuned = [Path(c).name for c in chosen if trained_on_check_set(loaded_model(c)[1])]
     if tuned:
         st.warning(f"{', '.join(tuned)} learned from these very galaxies, so right answers here prove nothing: upload other galaxies to try it.")
     for i in picked or []:

@@ -14,7 +14,7 @@ import numpy as np
 
 from galaxy_core.data.labelled_images import LabelledImages
 from galaxy_core.evaluation.evaluate import ModelPredictions, score_ensemble, write_predictions_csv
-from galaxy_core.evaluation.metrics import compute_metrics, kl_smoothing
+from galaxy_core.evaluation.metrics import compute_metrics, kl_smoothing, trained_on_check_set
 from galaxy_core.fileio import write_json_atomic
 from galaxy_core.inference.predictor import Predictor
 from galaxy_core.models.checkpoint import record_metrics
@@ -42,7 +42,7 @@ def evaluate_folder(checkpoints: list[str | Path], folder: LabelledImages, rule:
     files = [str(path.relative_to(folder.root)) for path in folder.files]
     suffix = f"{folder.name}{'_tta' if tta else ''}"
     common = {"part": "images", "tta": tta, "data": str(folder.root), "data_synthetic": False, "note": folder.note}
-    trained_on_it = [m.name for m in predictor.members if (m.meta.get("data") or {}).get("real_check_set_images")]
+    trained_on_it = [m.name for m in predictor.members if trained_on_check_set(m.meta)]
     if folder.is_real_sample and trained_on_it:
         common["note"] = (f"{', '.join(trained_on_it)} {'was' if len(trained_on_it) == 1 else 'were'} fine-tuned on these very images, so this "
                           "figure says nothing about other galaxies; the cross-validated estimate in meta.json does")

@@ -23,6 +23,11 @@ SUMMARY_METRICS: tuple[tuple[str, str, str], ...] = (
 SUMMARY_KEYS = tuple(key for key, _, _ in SUMMARY_METRICS)
 
 
+def trained_on_check_set(meta: dict) -> bool:
+    """Whether a checkpoint learned from real check-set images (`import` counts them): it must never be scored on them."""
+    return bool((meta.get("data") or {}).get("real_check_set_images"))
+
+
 def accuracy_summary(meta: dict) -> str:
     """A checkpoint's two headline accuracies side by side, each saying what it was measured on:
     its own test split (synthetic or real data) and the real check set (a development set)."""
