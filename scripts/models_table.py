@@ -36,7 +36,7 @@ def main() -> None:
         )
     print("# Demo checkpoints\n")
     print("Trained with `scripts/train_demo_checkpoints.sh` (the CLI, with `--look-augment`) on the default **synthetic** "
-          "dataset (generator v3, 5,000 images, seed 0), on the CPU of the reference machine (2 cores, Intel Xeon; the "
+          "dataset (generator v2, 5,000 images, seed 0), on the CPU of the reference machine (2 cores, Intel Xeon; the "
           "training minutes were measured while other work shared those cores). Every number below except "
           "the real check-set columns was measured on synthetic galaxies and says nothing about real ones; "
           "`efficientnet_lite0_real` (scripts/train_real_tuned_checkpoint.sh) is that Lite0 fine-tuned on the real check set, "

@@ -13,8 +13,8 @@ out="${1:-checkpoints}"
 common=(--image-size 64 --device cpu --weights none --workers 1 --look-augment)
 python3 -m galaxy_core train --model cnn --epochs 15 --lr 1e-3 "${common[@]}" --out "$out"/cnn
 python3 -m galaxy_core train --model efficientnet_b0 --epochs 12 --lr 2e-3 "${common[@]}" --out "$out"/efficientnet_b0
-python3 -m galaxy_core train --model efficientnet_b2 --epochs 16 --lr 2e-3 "${common[@]}" --out "$out"/efficientnet_b2
+python3 -m galaxy_core train --model efficientnet_b2 --epochs 8 --lr 2e-3 "${common[@]}" --out "$out"/efficientnet_b2
 python3 -m galaxy_core train --model autoencoder --epochs 25 --lr 1e-3 "${common[@]}" --out "$out"/autoencoder
-python3 -m galaxy_core train --model resnet50 --epochs 12 --lr 1e-3 "${common[@]}" --out "$out"/resnet50
+python3 -m galaxy_core train --model resnet50 --epochs 6 --lr 1e-3 "${common[@]}" --out "$out"/resnet50
 python3 -m galaxy_core train --model efficientnet_lite0 --epochs 8 --lr 5e-4 --image-size 96 --device cpu --workers 1 --look-augment \
   --out "$out"/efficientnet_lite0

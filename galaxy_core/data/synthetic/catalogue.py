@@ -11,10 +11,7 @@ from galaxy_core.errors import UserError
 GENERATOR = "galaxy_core.synthetic"
 # v2: matched to real cutouts by benchmarks/domain_gap.py (JPEG artefacts, more faint sources,
 # redder edge-on disks, bright merger and disturbed cores, smaller smooth galaxies).
-# v3: matched to the check set's look, side by side (docs/benchmarks.md): redder z band, spirals with
-# big old bulges and faint, broad arms with few knots, centre brightness per class, fewer and more
-# colourful field sources.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 2
 
 
 def class_counts(n: int, balance: str = "real") -> np.ndarray:

@@ -18,8 +18,8 @@ def _disturbed(scene, rng, size, flux):
     mono = draw_mono(scene, base, centre)
     lopsided = mono * (1.0 + rng.uniform(0.5, 0.9) * np.cos(angle - rng.uniform(0, 2 * np.pi)))
     lopsided *= mono.sum() / max(lopsided.sum(), 1e-12)
-    scene.add_mono(flux * 0.75 * lopsided, jitter(rng, 0.5 * (MIXED + YOUNG)))
-    clumps(scene, lopsided ** 0.7, int(rng.integers(4, 12)), flux * 0.15, 0.5 * (MIXED + YOUNG))
+    scene.add_mono(flux * 0.6 * lopsided, jitter(rng, 0.5 * (MIXED + YOUNG)))
+    clumps(scene, lopsided ** 0.7, int(rng.integers(8, 25)), flux * 0.3, 0.5 * (MIXED + YOUNG))
     # Real disturbed galaxies keep a bright, compact core near the cutout's centre.
     core_offset = (centre[0] + rng.normal(0, size * 0.1), centre[1] + rng.normal(0, size * 0.1))
     scene.draw(sersic(2.5, size * 0.15, rng.uniform(0.6, 1), beta), jitter(rng, OLD) * flux * rng.uniform(0.15, 0.3), core_offset)
@@ -77,7 +77,7 @@ def _spiral(barred: bool, pitch_range, bulge_range, clumpy):
             "pitch_deg": rng.uniform(*pitch_range),
             "start_radius": start,
             "phase": phase,
-            "sharpness": rng.uniform(1.5, 3.0),
+            "sharpness": rng.uniform(2.0, 4.0),
             "handed": rng.choice([-1.0, 1.0]),
         }
         disk_galaxy(scene, flux, scale_length, q, beta, centre, rng.uniform(*bulge_range), rng.uniform(2.0, 4.0),
@@ -116,20 +116,20 @@ def _edge_on(with_bulge: bool):
 RENDERERS: tuple[Callable, ...] = (
     _disturbed,
     _merging,
-    _smooth((0.8, 1.0), (3.0, 5.5)),  # round smooth
+    _smooth((0.8, 1.0), (2.5, 4.0), 0.5 * (OLD + MIXED)),  # round smooth
     _smooth((0.45, 0.75), (1.5, 4.0)),  # in-between round smooth
     _smooth((0.15, 0.35), (1.0, 2.5)),  # cigar-shaped smooth
-    _spiral(True, (12, 28), (0.25, 0.5), 0.3),  # barred spiral
-    _spiral(False, (7, 14), (0.3, 0.6), 0.0),  # unbarred tight spiral
-    _spiral(False, (20, 35), (0.15, 0.35), 1.0),  # unbarred loose spiral
+    _spiral(True, (12, 28), (0.15, 0.35), 0.3),  # barred spiral
+    _spiral(False, (7, 14), (0.2, 0.45), 0.0),  # unbarred tight spiral
+    _spiral(False, (20, 35), (0.05, 0.2), 1.0),  # unbarred loose spiral
     _edge_on(False),  # edge-on without bulge
     _edge_on(True),  # edge-on with bulge
 )
 # Typical half-light size (pixels) and r-band flux (nanomaggies) ranges per class.
-SIZE_RANGE = ((7, 16), (8, 16), (6, 20), (5, 14), (5, 12), (12, 24), (11, 22), (12, 26), (16, 34), (14, 30))
-# Flux per unit area relative to the other classes, set so that each class's mean centre brightness
-# matches the real check set's (v3; thin edge-on disks would otherwise saturate the stretch).
-SURFACE_BRIGHTNESS = (1.2, 1.4, 1.1, 2.3, 2.5, 0.9, 1.1, 0.7, 0.8, 0.65)
+SIZE_RANGE = ((7, 16), (8, 16), (5, 12), (5, 12), (5, 10), (12, 24), (11, 22), (12, 26), (16, 34), (14, 30))
+# Flux per unit area relative to the other classes: thin edge-on disks would otherwise saturate the
+# stretch (real ones stay below it); small smooth galaxies are compact.
+SURFACE_BRIGHTNESS = (1.0, 1.0, 1.2, 1.3, 1.8, 1.0, 1.0, 1.0, 0.45, 0.4)
 # Field density around each class: ellipticals and interacting galaxies live in groups and clusters.
 CROWDING = (1.5, 2.0, 2.5, 1.5, 1.5, 1.0, 1.0, 1.0, 1.0, 1.0)
 
@@ -140,13 +140,13 @@ def field_objects(scene: Scene, rng: np.random.Generator, crowding: float = 1.0)
     if n_stars:
         x, y = rng.uniform(-128, 128, (2, n_stars))
         flux = 10 ** rng.uniform(-0.5, 2.0, n_stars)
-        colours = np.stack([jitter(rng, c, 0.25) for c in rng.choice([OLD * [0.5, 1, 1.5], OLD, 0.5 * (OLD + MIXED), MIXED, YOUNG], n_stars)])
+        colours = np.stack([jitter(rng, c, 0.1) for c in rng.choice([OLD, MIXED, YOUNG, 0.5 * (OLD + MIXED)], n_stars)])
         scene.points(x, y, flux, colours)
-    n_faint = rng.poisson(8 * crowding)  # v2's 20 filled the sky with dots that real cutouts lack
+    n_faint = rng.poisson(20 * crowding)  # real cutouts show about 1.7x the faint sources of v1
     if n_faint:
         x, y = rng.uniform(-128, 128, (2, n_faint))
         flux = 10 ** rng.uniform(-1.0, 0.5, n_faint)
-        colours = np.stack([jitter(rng, c, 0.15) for c in rng.choice([OLD, OLD * [0.6, 1, 1.3]], n_faint, p=[1 / 3, 2 / 3])])
+        colours = np.stack([jitter(rng, c, 0.15) for c in rng.choice([OLD, OLD * [0.6, 1, 1.3], MIXED], n_faint)])
         scene.points(x, y, flux, colours, soft=True)
     for _ in range(rng.poisson(0.8 * crowding)):  # a resolved neighbour
         centre = tuple(rng.uniform(-115, 115, 2))
