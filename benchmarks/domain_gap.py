@@ -144,7 +144,8 @@ def main() -> None:
     data = Galaxy10(resolve_dataset(args.data))
     indices = synthetic_sample(data, args.per_class)
     synthetic_labels = data.labels[indices]
-    synthetic = np.stack([image_statistics(image) for image in data.images(indices)])
+    synthetic_images = data.images(indices)  # decoded once, for the statistics and for --features
+    synthetic = np.stack([image_statistics(image) for image in synthetic_images])
     print(f"Real: {folder.name} ({len(real)} images); synthetic: {data.path.name} ({len(synthetic)} images, "
           f"generator v{data.attrs.get('generator_version')}). Each cell: real / synthetic mean.\n")
     print("| class | " + " | ".join(STATISTICS) + " |")
@@ -159,7 +160,7 @@ def main() -> None:
           f"{mean:.1%} ± {spread:.1%} accuracy (5-fold cross-validation, {len(real)} real and {len(real)} synthetic images; "
           "50% = indistinguishable).")
     if args.features:
-        real_features, synthetic_features = imagenet_features(real_images), imagenet_features(data.images(indices))
+        real_features, synthetic_features = imagenet_features(real_images), imagenet_features(synthetic_images)
         mean, spread = domain_gap(real_features, synthetic_features)
         right = linear_probe(synthetic_features, synthetic_labels, real_features, folder.labels)
         per_class = ", ".join(f"{CLASSES[c].name} {int(right[folder.labels == c].sum())}/{int((folder.labels == c).sum())}"
