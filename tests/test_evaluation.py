@@ -163,7 +163,8 @@ def test_gradcam_is_safe_from_two_threads(tiny_h5):
     threads = [threading.Thread(target=ask, args=(k,)) for k in range(4)]
     [t.start() for t in threads]
     [t.join() for t in threads]
-    assert not errors and len(results) == 4 and not model.training
+    assert not errors, errors
+    assert len(results) == 4 and not model.training
 
 
 def test_damaged_checkpoints_give_one_clear_sentence(tmp_path):

@@ -205,6 +205,37 @@ def test_the_open_dataset_is_kept_between_reads(tiny_h5):
     assert data._images() is not first and data.image(2).shape == (256, 256, 3)
 
 
+
+def test_threads_sharing_one_file_all_read_while_it_opens(tiny_h5, monkeypatch):
+    """The dashboard shares one Galaxy10 between sessions: a reader arriving while another opens the
+    handle must wait for it, not read a half-opened one (this failed as "'NoneType' object has no attribute 'id'")."""
+    import threading
+    import time
+
+    import galaxy_core.data.galaxy10 as reader
+
+    class SlowFile(h5py.File):  # widens the moment between opening the file and its images dataset
+        def __getitem__(self, key):
+            time.sleep(0.2)
+            return super().__getitem__(key)
+
+    data = Galaxy10(tiny_h5)
+    monkeypatch.setattr(reader.h5py, "File", SlowFile)
+    results, errors = {}, []
+
+    def read(k):
+        try:
+            results[k] = data.image(k)
+        except Exception as exc:  # pragma: no cover - the assertion below reports it
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=read, args=(k,)) for k in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    monkeypatch.undo()
+    assert not errors, errors
+    assert all(np.array_equal(results[k], Galaxy10(tiny_h5).image(k)) for k in range(4))
+
 def test_a_synthetic_files_fingerprint_ignores_the_last_bits_of_its_coordinates(tmp_path):
     """Another machine's numpy computes the generator's coordinates a few ulps apart: still the same file."""
     import h5py
