@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 from pathlib import Path
 from typing import Iterable
 
@@ -35,18 +34,6 @@ SYNTHETIC_DRAWN_PXSCALE = 0.262  # the DECam pixel, in arcsec; see Galaxy10.typi
 MAX_IMAGES = 2_000_000
 MAX_IMAGE_SIDE = 1024
 MAX_ATTRIBUTE_BYTES = 64 * 1024
-
-# Serialises opening and closing the per-process handle: a Galaxy10 is shared between dashboard
-# sessions (threads), and a reader must never see the handle open but its dataset not yet set.
-_HANDLE_LOCK = threading.Lock()
-
-
-def _fresh_handle_lock() -> None:
-    global _HANDLE_LOCK
-    _HANDLE_LOCK = threading.Lock()  # a fork may copy the lock while another thread holds it
-
-
-os.register_at_fork(after_in_child=_fresh_handle_lock)
 
 
 class Galaxy10:
@@ -189,18 +176,18 @@ class Galaxy10:
 
     # ----- per-process handle -------------------------------------------------------------
     def _images(self) -> h5py.Dataset:
-        dataset = self._images_dataset
-        if dataset is not None and self._handle_pid == os.getpid():
+        # Threads share one Galaxy10 (the dashboard's sessions): the pid is set last, so a thread that
+        # sees it match also sees the dataset; two threads arriving at once at worst both open the file.
+        if self._images_dataset is None or self._handle_pid != os.getpid():
+            # A handle inherited through fork must not be used: open a fresh one in this process.
+            handle = h5py.File(self.path, "r", **chunk_cache_options(self.layout))
+            # Keep the dataset open: HDF5's chunk cache belongs to the open dataset, so opening
+            # it per read would start every read with an empty cache.
+            dataset = handle[IMAGES_KEY]
+            self._handle, self._images_dataset = handle, dataset
+            self._handle_pid = os.getpid()
             return dataset
-        with _HANDLE_LOCK:
-            if self._images_dataset is None or self._handle_pid != os.getpid():
-                # A handle inherited through fork must not be used: open a fresh one in this process.
-                handle = h5py.File(self.path, "r", **chunk_cache_options(self.layout))
-                # Keep the dataset open: HDF5's chunk cache belongs to the open dataset, so opening
-                # it per read would start every read with an empty cache.
-                self._handle, self._images_dataset = handle, handle[IMAGES_KEY]
-                self._handle_pid = os.getpid()  # last: the unlocked check above trusts the dataset once this matches
-            return self._images_dataset
+        return self._images_dataset
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -208,12 +195,11 @@ class Galaxy10:
         return state
 
     def close(self) -> None:
-        with _HANDLE_LOCK:
-            if self._handle is not None and self._handle_pid == os.getpid():
-                self._handle.close()
-            self._handle_pid = None
-            self._handle = None
-            self._images_dataset = None
+        if self._handle is not None and self._handle_pid == os.getpid():
+            self._handle.close()
+        self._handle_pid = None
+        self._handle = None
+        self._images_dataset = None
 
     def __enter__(self):
         return self
