@@ -208,7 +208,7 @@ def test_the_open_dataset_is_kept_between_reads(tiny_h5):
 
 def test_threads_sharing_one_file_all_read_while_it_opens(tiny_h5, monkeypatch):
     """The dashboard shares one Galaxy10 between sessions: a reader arriving while another opens the
-    handle must wait for it, not read a half-opened one (this failed as "'NoneType' object has no attribute 'id'")."""
+    handle must not read a half-opened one (this failed as "'NoneType' object has no attribute 'id'")."""
     import threading
     import time
 
