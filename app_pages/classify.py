@@ -28,6 +28,9 @@ rule = right.selectbox("Ensemble rule", RULES, key="classify_rule", disabled=len
 if not chosen:
     st.warning("Choose at least one model.")
     st.stop()
+tta = st.toggle("Average over the 8 rotations and flips", value=True, key="classify_tta",
+                help="A galaxy has no up or down: each model sees the image turned by 0, 90, 180 and 270 degrees, and mirrored, "
+                     "and its probabilities are averaged (8 times the compute; docs/benchmarks.md measures what it changes).")
 
 MAX_UPLOAD_FILES = 20
 UPLOAD, REAL_EXAMPLES, DATASET, SKY = "Upload", "Real galaxies (the check set)", "From the dataset", "Sky position"
@@ -114,7 +117,7 @@ if not images:
     st.stop()
 
 try:
-    model_set = predictor(tuple(chosen), rule if len(chosen) > 1 else None)
+    model_set = predictor(tuple(chosen), rule if len(chosen) > 1 else None, tta)
     with st.spinner("Classifying..."):
         results = model_set.predict(np.stack(images))
 except UserError as exc:

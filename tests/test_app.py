@@ -189,6 +189,24 @@ def test_classify_offers_the_real_galaxies_with_their_true_class(app, with_check
     assert "**True class:** Disturbed" in " ".join(m.value for m in at.markdown)
 
 
+def test_classify_averages_the_eight_views_unless_switched_off(app, with_checkpoints):
+    at = app.run()
+    at.switch_page("app_pages/classify.py").run()
+    assert at.toggle(key="classify_tta").value is True
+    at.radio(key="classify_source").set_value("From the dataset").run()
+    averaged = probability_bars(at)
+    at.toggle(key="classify_tta").set_value(False).run()
+    assert not at.exception, at.exception
+    assert at.metric[0].label == "Predicted class"
+    assert len(averaged) == 10 and probability_bars(at) != averaged, "the image as given scores otherwise than the 8-view mean"
+
+
+def probability_bars(at) -> list[float]:
+    import json
+
+    return json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["x"]
+
+
 def test_classify_warns_on_an_image_that_is_not_a_galaxy(app, with_checkpoints):
     import numpy as np
 

@@ -218,3 +218,29 @@ def test_loaded_weights_are_the_stored_half_precision_values_in_float32(tiny_che
     assert all(p.dtype == torch.float32 for p in model.parameters())
     for key, value in stored.items():
         torch.testing.assert_close(own[key], value.to(own[key].dtype), rtol=0, atol=0)
+
+
+def test_predictor_tta_averages_the_eight_views_and_keeps_the_ood_score(tiny_checkpoints, tiny_h5):
+    from galaxy_core.inference.logits import batch_logits
+    from galaxy_core.inference.predictor import Predictor
+
+    folders = [str(tiny_checkpoints / "cnn"), str(tiny_checkpoints / "efficientnet_b0")]
+    images = Galaxy10(tiny_h5).images([0, 5, 9])
+    plain, averaged = Predictor(folders, "soft").predict(images), Predictor(folders, "soft", tta=True).predict(images)
+    member = Predictor(folders[:1], None, tta=True).members[0]
+    expected = softmax(batch_logits(member.model, images, member.preprocessing, torch.device("cpu"), tta=True).numpy())
+    single = Predictor(folders[:1], None, tta=True).predict(images)
+    for row, probabilities in zip(single, expected):
+        assert row["tta"] is True
+        assert np.allclose(list(row["probabilities"].values()), probabilities, atol=1e-5)
+    # the out-of-distribution score is calibrated on the image as given, so averaging views must not move it
+    for a, b in zip(plain, averaged):
+        assert a["tta"] is False and b["tta"] is True
+        assert (a["ood_score"] is None) == (b["ood_score"] is None)
+        assert a["ood_score"] is None or abs(a["ood_score"] - b["ood_score"]) < 1e-4
+    # with the 8 views averaged, turning the galaxy by 90 degrees or mirroring it changes nothing
+    turned = np.ascontiguousarray(np.rot90(images, 1, axes=(1, 2)))
+    mirrored = np.ascontiguousarray(images[:, :, ::-1])
+    for variant in (turned, mirrored):
+        for a, b in zip(averaged, Predictor(folders, "soft", tta=True).predict(variant)):
+            assert np.allclose(list(a["probabilities"].values()), list(b["probabilities"].values()), atol=1e-4)

@@ -79,6 +79,20 @@ def test_several_files_an_ensemble_and_gradcam(served):
     assert overlay.size == (256, 256)
 
 
+def test_tta_averages_the_eight_views_on_request(served):
+    api = client(served)
+    turned = io.BytesIO()
+    Image.open(io.BytesIO(GALAXY)).transpose(Image.Transpose.ROTATE_90).save(turned, format="PNG")
+    files = [image_file(), ("file", ("turned.png", turned.getvalue(), "image/png"))]
+    plain = api.post("/predict", files=files, params={"model": "cnn"}).json()["predictions"]
+    averaged = api.post("/predict", files=files, params={"model": "cnn", "tta": "true"}).json()["predictions"]
+    assert [p["tta"] for p in plain] == [False, False] and [p["tta"] for p in averaged] == [True, True]
+    upright, rotated = (np.array(list(p["probabilities"].values())) for p in averaged)
+    assert np.allclose(upright, rotated, atol=1e-3), "averaged over the 8 views, a turned galaxy gets the same answer"
+    assert averaged[0]["ood_score"] == pytest.approx(plain[0]["ood_score"], abs=1e-4)
+    assert "cnn (tta)" in api.get("/health").json()["batches"]
+
+
 def png_bytes(side=64) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(np.full((side, side, 3), 90, np.uint8)).save(buffer, format="PNG")

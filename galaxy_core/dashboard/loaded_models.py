@@ -40,9 +40,9 @@ def loaded_model(checkpoint: str):
     return _loaded_model(str(checkpoint), weights_stamp(str(checkpoint)))
 
 
-def predictor(checkpoints: tuple[str, ...], rule: str | None) -> Predictor:
+def predictor(checkpoints: tuple[str, ...], rule: str | None, tta: bool = False) -> Predictor:
     """A Predictor over the shared models (cheap to build: the models themselves are cached)."""
-    return Predictor(list(checkpoints), rule, device="cpu", load=loaded_model)
+    return Predictor(list(checkpoints), rule, device="cpu", load=loaded_model, tta=tta)
 
 
 def checkpoint_labels() -> dict[str, str]:

@@ -41,14 +41,19 @@ def batch_logits(model: nn.Module, images, preprocessing: Preprocessing, device:
 
 
 @torch.no_grad()
-def batch_features_and_logits(model: nn.Module, images, preprocessing: Preprocessing, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 (N, H, W, 3) -> latent features and logits from one pass (`forward` is the head over `features`)."""
+def batch_features_and_logits(model: nn.Module, images, preprocessing: Preprocessing, device: torch.device,
+                              tta: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 (N, H, W, 3) -> latent features and logits (`forward` is the head over `features`). With `tta` the
+    logits are the mean over the 8 rotations/flips; the features stay those of the image as given (the first
+    view), the ones the out-of-distribution thresholds were calibrated on."""
     x = preprocess(images, preprocessing, device=device)
     if device.type == "cuda":
         x = x.contiguous(memory_format=torch.channels_last)
+    head = model.get_submodule(model.head_name)
     with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
         features = model.features(x)
-        logits = model.get_submodule(model.head_name)(features)
+        turned = dihedral_views(x)[1:] if tta else []  # the first view is x itself
+        logits = torch.stack([head(features)] + [model(view) for view in turned]).float().mean(dim=0)
     return features.float().cpu().numpy(), logits.float().cpu().numpy()
 
 

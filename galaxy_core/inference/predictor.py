@@ -36,16 +36,19 @@ class Predictor:
     """Checkpoint(s) in, probabilities out: one model, or several combined by an ensemble rule."""
 
     def __init__(self, checkpoints: list, rule: str | None = None, device: str = "cpu",
-                 load: Callable[[str], tuple[nn.Module, dict]] | None = None, prefer: str | None = None):
+                 load: Callable[[str], tuple[nn.Module, dict]] | None = None, prefer: str | None = None, tta: bool = False):
         """`load(directory) -> (model, meta)` lets a caller share models it already holds (the dashboard does).
         `prefer` names the member whose label the agreement rule takes when the members disagree (default:
-        the best on validation); the second study's ensemble prefers its "Model Old", EfficientNet-B0."""
+        the best on validation); the second study's ensemble prefers its "Model Old", EfficientNet-B0.
+        `tta`: each member's probabilities are averaged over the 8 rotations/flips of the image (a galaxy has no
+        preferred orientation; 8 times the compute; docs/benchmarks.md measures what it changes)."""
         if not checkpoints:
             raise UserError("No checkpoint given: pass --checkpoint DIR, or --ensemble RULE --checkpoints DIR DIR.")
         if len(checkpoints) > 1 and rule is None:
             raise UserError("Several checkpoints need an ensemble rule: add --ensemble agreement|soft|f1_weighted.")
         self.device = torch.device(device)
         self.rule = rule
+        self.tta = tta
         self.members = []
         for directory in checkpoints:
             model, meta = load(str(directory)) if load else load_checkpoint(directory, self.device)
@@ -64,10 +67,11 @@ class Predictor:
             return [softmax(batch_logits(m.model, images, m.preprocessing, self.device, tta).numpy()) for m in self.members]
 
     def predict(self, images: np.ndarray) -> list[dict]:
-        """uint8 (N, 256, 256, 3) -> per image: label, class, confidence, probabilities, source, members, and
-        `ood_score`/`ood` (the members' mean score; ood when above 1; None when no member was calibrated)."""
+        """uint8 (N, 256, 256, 3) -> per image: label, class, confidence, probabilities, source, members,
+        `ood_score`/`ood` (the members' mean score; ood when above 1; None when no member was calibrated) and
+        `tta` (whether the probabilities average the 8 rotations/flips)."""
         with MODEL_LOCK:
-            passes = [batch_features_and_logits(m.model, images, m.preprocessing, self.device) for m in self.members]
+            passes = [batch_features_and_logits(m.model, images, m.preprocessing, self.device, self.tta) for m in self.members]
         probabilities = [softmax(logits) for _, logits in passes]
         member_ood = [m.ood.scores(features, image_statistics(resized(as_batch(images), m.preprocessing).permute(0, 2, 3, 1).numpy()))
                       if m.ood is not None else None for m, (features, _) in zip(self.members, passes)]
@@ -89,5 +93,6 @@ class Predictor:
                             for name, p, s in zip(names, probabilities, member_ood)},
                 "ood_score": None if ood_score is None else float(ood_score[i]),
                 "ood": None if ood_score is None else bool(ood_score[i] > 1.0),
+                "tta": self.tta,
             })
         return results

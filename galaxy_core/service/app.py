@@ -40,6 +40,7 @@ API_KEY_ENV = "GALAXY_API_KEY"
 SETTINGS_ENV = "GALAXY_SERVE_"  # prefix: GALAXY_SERVE_MAX_BATCH=16 ... (how `serve --workers N` reaches each worker)
 # The second study's routes: "Model Old" (B0), "Model New" (B2), and their agreement ensemble preferring B0.
 MODEL_OLD, MODEL_NEW = "efficientnet_b0", "efficientnet_b2"
+TTA_HELP = "average each model's probabilities over the 8 rotations/flips of the image (8x the compute)"
 
 
 @dataclass(frozen=True)
@@ -104,12 +105,13 @@ class _Models:
                 raise RequestError(404, f"No model named {name[:60]!r} on this server: use one of {shown} (GET /models lists them).")
         return names
 
-    def batcher(self, names: tuple[str, ...], rule: str | None, prefer: str | None = None) -> Batcher:
-        key = (names, rule, prefer)
+    def batcher(self, names: tuple[str, ...], rule: str | None, prefer: str | None = None, tta: bool = False) -> Batcher:
+        key = (names, rule, prefer, tta)
         with self._lock:
             batcher = self._batchers.get(key)
         if batcher is None:
-            predictor = Predictor([str(self.available[n]) for n in names], rule, device=str(self.device), load=self._load, prefer=prefer)
+            predictor = Predictor([str(self.available[n]) for n in names], rule, device=str(self.device), load=self._load, prefer=prefer,
+                                  tta=tta)
             with self._lock:
                 batcher = self._batchers.setdefault(key, Batcher(predictor, self.backlog, self.settings.max_batch, self.settings.max_wait_ms))
         return batcher
@@ -199,8 +201,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         return {"status": "ok", "version": galaxy_core.__version__, "device": device_name(models.device), "torch": torch.__version__,
                 "models_available": sorted(models.available), "models_loaded": sorted(models._loaded),
                 "waiting_images": models.backlog.waiting,
-                "batches": {" + ".join(names) + (f" ({rule})" if rule else ""): {"forward_passes": b.batches_run, "images": b.images_run}
-                            for (names, rule, _), b in list(models._batchers.items())}}
+                "batches": {" + ".join(names) + (f" ({rule})" if rule else "") + (" (tta)" if tta else ""):
+                            {"forward_passes": b.batches_run, "images": b.images_run}
+                            for (names, rule, _, tta), b in list(models._batchers.items())}}
 
     @app.get("/models")
     def list_models() -> dict:
@@ -218,9 +221,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         models.resolve(names)
 
     async def classify_decoded(decoded: list, names: list[str], rule: str | None, with_gradcam: bool = False,
-                               prefer: str | None = None) -> list[dict]:
+                               prefer: str | None = None, tta: bool = False) -> list[dict]:
         """Classify (label, DecodedImage) pairs; each result names its `file` and the decoder's notes."""
-        batcher = await asyncio.to_thread(models.batcher, tuple(names), rule, prefer)  # the first use loads the checkpoints
+        batcher = await asyncio.to_thread(models.batcher, tuple(names), rule, prefer, tta)  # the first use loads the checkpoints
         results = await batcher.predict(np.stack([d.pixels for _, d in decoded]))
         for (filename, image), result in zip(decoded, results):
             result["file"] = filename
@@ -230,7 +233,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         return results
 
     async def classify(files: list[UploadFile], names: list[str], rule: str | None, with_gradcam: bool = False,
-                       prefer: str | None = None) -> list[dict]:
+                       prefer: str | None = None, tta: bool = False) -> list[dict]:
         if not files:
             raise RequestError(422, "Send at least one image as multipart form data in a field named 'file'.")
         if len(files) > settings.max_files:
@@ -242,15 +245,16 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             await upload.close()
             decoded.append((upload.filename or "image", load_image(data, name=(upload.filename or "the image")[:80])))
             del data
-        return await classify_decoded(decoded, names, rule, with_gradcam, prefer)
+        return await classify_decoded(decoded, names, rule, with_gradcam, prefer, tta)
 
     @app.post("/predict", summary="Classify one or several images with a model or an ensemble")
     async def predict(file: list[UploadFile] = File(..., description="one or several JPEG/PNG images"),
                       model: list[str] = Query(default=[], description="checkpoint name, repeatable (default: efficientnet_b2)"),
                       ensemble: str | None = Query(default=None, description="agreement, soft or f1_weighted"),
-                      gradcam: bool = Query(default=False, description="add a Grad-CAM overlay per image, base64 PNG")) -> dict:
+                      gradcam: bool = Query(default=False, description="add a Grad-CAM overlay per image, base64 PNG"),
+                      tta: bool = Query(default=False, description=TTA_HELP)) -> dict:
         names = model or [MODEL_NEW]
-        results = await classify(file, names, ensemble, gradcam)
+        results = await classify(file, names, ensemble, gradcam, tta=tta)
         return {"model": names if len(names) > 1 else names[0], "ensemble": ensemble, "predictions": results}
 
     async def study_route(file: list[UploadFile], names: list[str], rule: str | None) -> dict:
@@ -272,7 +276,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
                           dec: float = Query(..., description="declination in degrees, [-90, 90]"),
                           model: list[str] = Query(default=[], description="checkpoint name, repeatable (default: efficientnet_b2)"),
                           ensemble: str | None = Query(default=None, description="agreement, soft or f1_weighted"),
-                          gradcam: bool = Query(default=False, description="add a Grad-CAM overlay, base64 PNG")) -> dict:
+                          gradcam: bool = Query(default=False, description="add a Grad-CAM overlay, base64 PNG"),
+                          tta: bool = Query(default=False, description=TTA_HELP)) -> dict:
         names = model or [MODEL_NEW]
         try:
             ra, dec = check_position(ra, dec)
@@ -285,7 +290,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             cutout = await asyncio.to_thread(client.fetch, ra, dec)
         except CutoutError as exc:
             raise RequestError(502, str(exc)) from None
-        result = (await classify_decoded([(f"RA {ra:.5f}, Dec {dec:.5f}", cutout.image)], names, ensemble, gradcam))[0]
+        result = (await classify_decoded([(f"RA {ra:.5f}, Dec {dec:.5f}", cutout.image)], names, ensemble, gradcam, tta=tta))[0]
         return {**result, "model": names if len(names) > 1 else names[0], "ensemble": ensemble, "ra": ra, "dec": dec, "url": cutout.url}
 
     return app
