@@ -140,6 +140,11 @@ def cmd_train(args) -> dict:
     if args.image_size:
         changes["image_size"] = args.image_size
         changes["resize"] = None if study.resize is None else round(args.image_size * study.resize / study.image_size)
+    if args.resize:
+        side = args.image_size or study.image_size
+        if args.resize < side:
+            raise UserError(f"--resize {args.resize} is smaller than the image size {side}: give at least {side} (larger zooms in).")
+        changes["resize"] = args.resize
     if args.trainable:
         changes["trainable"] = args.trainable
     if args.look_augment:
@@ -259,7 +264,7 @@ def cmd_predict(args) -> dict:
     checkpoints = [args.checkpoint] if args.checkpoint else (listed or _default_checkpoints())
     if args.checkpoint and args.ensemble:
         raise UserError("Give either --checkpoint DIR or --ensemble RULE [--checkpoints DIR ...], not both.")
-    predictor = Predictor(checkpoints, args.ensemble if not args.checkpoint else None, device=str(select_device(args.device)))
+    predictor = Predictor(checkpoints, args.ensemble if not args.checkpoint else None, device=str(select_device(args.device)), tta=args.tta)
     if args.catalog:
         return _predict_catalogue(args, predictor, checkpoints)
     if sky:
@@ -418,6 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--data", help="Galaxy10 .h5 file (default: $GALAXY10_H5, else the synthetic default)")
     tr.add_argument("--epochs", type=_ranged(int, 1, 10_000))
     tr.add_argument("--image-size", type=_ranged(int, 16, 1024), help="side the network sees (a recipe's resize scales with it)")
+    tr.add_argument("--resize", type=_ranged(int, 16, 4096),
+                    help="resize the 256-px cutout to this side first, then centre-crop --image-size (larger zooms in on the galaxy)")
     tr.add_argument("--batch-size", type=_ranged(int, 1, 4096))
     tr.add_argument("--lr", type=_ranged(float, 1e-8, 10.0), help="learning rate (default: the study's)")
     tr.add_argument("--split", help="TRAIN/VAL/TEST percentages (default: the study's)")
@@ -463,6 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--checkpoints", nargs="+")
     pr.add_argument("--device", default="auto", choices=DEVICES)
     pr.add_argument("--json", action="store_true", help="include every class's probability")
+    pr.add_argument("--tta", action="store_true", help="average each model's probabilities over the 8 rotations/flips (8x the compute)")
     pr.add_argument("--ra", type=float, help="classify the Legacy Surveys cutout at this RA (degrees, with --dec)")
     pr.add_argument("--dec", type=float, help="... and this Dec (degrees)")
     pr.add_argument("--cutout-url", help="the cutout service (default: $GALAXY_CUTOUT_URL, else the Legacy Surveys viewer)")

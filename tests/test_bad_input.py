@@ -162,6 +162,7 @@ def test_integer_weights_are_refused(cnn_copy):
 @pytest.mark.parametrize("args, message", [
     (("train", "--model", "cnn", "--image-size", "0"), "--image-size: 0 is outside 16 to 1,024"),
     (("train", "--model", "cnn", "--epochs", "-3"), "--epochs: -3 is outside 1 to 10,000"),
+    (("train", "--model", "cnn", "--image-size", "64", "--resize", "32"), "--resize 32 is smaller than the image size 64"),
     (("train", "--model", "cnn", "--lr", "nan"), "--lr: nan is outside"),
     (("train", "--model", "cnn", "--batch-size", "many"), "'many' is not a whole number"),
     (("synth", "--out", "x.h5", "--n", "99999999"), "--n: 99999999 is outside"),

@@ -223,7 +223,11 @@ def test_predict_json_carries_ood_and_stays_valid_json(tiny_checkpoints, tmp_pat
     done = run_cli("predict", "--checkpoint", tiny_checkpoints / "cnn", image, "--json")
     assert done.returncode == 0, done.stderr
     row = json.loads(done.stdout)["predictions"][0]
-    assert row["ood"] is True and row["ood_score"] > 1
+    assert row["ood"] is True and row["ood_score"] > 1 and row["tta"] is False
+    averaged = run_cli("predict", "--checkpoint", tiny_checkpoints / "cnn", image, "--json", "--tta")
+    assert averaged.returncode == 0, averaged.stderr
+    row = json.loads(averaged.stdout)["predictions"][0]
+    assert row["tta"] is True and row["ood"] is True
 
 
 def test_a_damaged_ood_file_gets_one_sentence(tiny_checkpoints, tmp_path):

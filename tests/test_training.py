@@ -152,10 +152,12 @@ def test_two_process_ddp_with_gloo_on_cpu(tiny_h5, tmp_path):
 def test_cli_train_evaluate_predict_and_their_errors(tiny_h5, tmp_path):
     run = lambda *a: subprocess.run([sys.executable, "-m", "galaxy_core", *a], cwd=REPO, capture_output=True, text=True, timeout=300)
     for name in ("cnn", "efficientnet_b0"):
+        zoom = ("--resize", "48") if name == "cnn" else ()  # resize to 48, then crop the central 32
         done = run("train", "--model", name, "--data", str(tiny_h5), "--epochs", "1", "--image-size", "32", "--split", "80/10/10",
-                   "--weights", "none", "--workers", "0", "--device", "cpu", "--out", str(tmp_path / name))
+                   "--weights", "none", "--workers", "0", "--device", "cpu", "--out", str(tmp_path / name), *zoom)
         assert done.returncode == 0, done.stderr[-1500:]
         assert json.loads(done.stdout)["model"] == name
+    assert read_meta(tmp_path / "cnn")["preprocessing"]["resize"] == 48
     done = run("evaluate", "--checkpoint", str(tmp_path / "cnn"), "--data", str(tiny_h5), "--tta", "--json")
     assert done.returncode == 0, done.stderr[-1500:]
     result = json.loads(done.stdout)
