@@ -15,3 +15,8 @@ for rule in agreement soft f1_weighted; do
   python3 -m galaxy_core evaluate --ensemble "$rule" --checkpoints "${all[@]}" --device cpu --real-sample --out "checkpoints/ensembles/${rule}_all_real_sample"
   python3 -m galaxy_core evaluate --ensemble "$rule" --checkpoints "${pair[@]}" --device cpu --real-sample --out "checkpoints/ensembles/${rule}_b0_b2_real_sample"
 done
+# ... and with each model's probabilities averaged over the 8 rotations/flips (--tta; the Classify page's default).
+for rule in agreement soft f1_weighted; do
+  python3 -m galaxy_core evaluate --ensemble "$rule" --checkpoints "${all[@]}" --device cpu --real-sample --tta --out "checkpoints/ensembles/${rule}_all_real_sample_tta"
+  python3 -m galaxy_core evaluate --ensemble "$rule" --checkpoints "${pair[@]}" --device cpu --real-sample --tta --out "checkpoints/ensembles/${rule}_b0_b2_real_sample_tta"
+done

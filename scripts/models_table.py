@@ -1,6 +1,6 @@
 """docs/models.md: the demo checkpoints' test metrics, real check-set accuracy and training cost, read
 from their meta.json files and the ensemble evaluations (checkpoints/ensembles/*/evaluation.json;
-`*_real_sample` folders hold the same ensembles on the real check set).
+`*_real_sample` folders hold the same ensembles on the real check set, `*_real_sample_tta` with the 8 views averaged).
 
     python scripts/models_table.py > docs/models.md
 """
@@ -60,8 +60,9 @@ def main() -> None:
         print("\n## Ensembles\n")
         print("`python -m galaxy_core evaluate --ensemble RULE --checkpoints ...` on the test images every member held out "
               "(the first study's models use 65/15/20, the second's 80/10/10; the ensemble scores their common test images).\n")
-        print("| rule | members | images | synthetic test accuracy | macro-F1 | best member on the same images | real check set acc | best member there |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("| rule | members | images | synthetic test accuracy | macro-F1 | best member on the same images | real check set acc | best member there "
+              "| real check set, 8 views averaged |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for path in ensembles:
             result = json.loads(path.read_text())
             best = max(result["member_accuracy"].items(), key=lambda kv: kv[1])
@@ -72,6 +73,8 @@ def main() -> None:
                 real = json.loads(real_path.read_text())
                 real_best = max(real["member_accuracy"].items(), key=lambda kv: kv[1])
                 real_text = f"**{real['metrics']['accuracy']:.3f}** | {real_best[0]} {real_best[1]:.3f}"
+            views_path = path.parent.with_name(path.parent.name + "_real_sample_tta") / "evaluation.json"
+            real_text += f" | {json.loads(views_path.read_text())['metrics']['accuracy']:.3f}" if views_path.exists() else " | not measured"
             print(f"| {result['rule']} | {members} | {result['images']} | **{result['metrics']['accuracy']:.3f}** "
                   f"| {result['metrics']['macro_f1']:.3f} | {best[0]} {best[1]:.3f} | {real_text} |")
     print_real_per_class([(read_meta(f)["model"], read_meta(f)["metrics"].get("real_sample")) for f in find_checkpoints(REPO / "checkpoints")])
