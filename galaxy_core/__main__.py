@@ -550,7 +550,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: a file could not be read or written ({os_error_reason(exc)}): check the paths given and the free space.",
               file=sys.stderr)
         return EXIT_USER_ERROR
-    print(json.dumps(json_safe(result), indent=2, allow_nan=False))
+    try:
+        print(json.dumps(json_safe(result), indent=2, allow_nan=False), flush=True)
+    except BrokenPipeError:  # the reader left early (`... | head`): not an error worth a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit-time flush finds somewhere to write
+        return 141
     return 0
 
 

@@ -213,3 +213,13 @@ def test_an_error_raised_in_a_dataloader_worker_stays_one_sentence():
         list(torch.utils.data.DataLoader(_DamagedDataset(), num_workers=1))
     assert "\n" in str(caught.value)  # PyTorch folds the worker's traceback into the message
     assert one_sentence(caught.value) == "x.h5 is corrupt (image 0 cannot be decoded): download or generate it again."
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(tiny_checkpoints):
+    """`predict ... | head`: the pipe closes before the JSON is written."""
+    process = subprocess.Popen([sys.executable, "-m", "galaxy_core", "predict", "--checkpoint", str(tiny_checkpoints / "cnn"),
+                                str(REPO / "galaxy_core/data/real_sample/g10_c0_r0.jpg")],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert process.wait(timeout=300) == 141 and "Traceback" not in stderr, stderr
