@@ -229,7 +229,10 @@ def test_predictor_tta_averages_the_eight_views_and_keeps_the_ood_score(tiny_che
     plain, averaged = Predictor(folders, "soft").predict(images), Predictor(folders, "soft", tta=True).predict(images)
     member = Predictor(folders[:1], None, tta=True).members[0]
     expected = softmax(batch_logits(member.model, images, member.preprocessing, torch.device("cpu"), tta=True).numpy())
-    single = Predictor(folders[:1], None, tta=True).predict(images)
+    single_predictor = Predictor(folders[:1], None, tta=True)
+    single = single_predictor.predict(images)
+    # the members' probabilities follow the Predictor's own setting, as predict does
+    assert np.allclose(single_predictor.member_probabilities(images)[0], expected, atol=1e-5)
     for row, probabilities in zip(single, expected):
         assert row["tta"] is True
         assert np.allclose(list(row["probabilities"].values()), probabilities, atol=1e-5)

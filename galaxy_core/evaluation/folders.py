@@ -21,10 +21,10 @@ from galaxy_core.models.checkpoint import record_metrics
 from galaxy_core.settings import checkpoints_root
 
 
-def folder_predictions(predictor: Predictor, folder: LabelledImages, tta: bool = False,
+def folder_predictions(predictor: Predictor, folder: LabelledImages, tta: bool | None = None,
                        batches: Iterable[np.ndarray] | None = None) -> list[ModelPredictions]:
     """Each member's probabilities for every image of the folder, decoded once per batch for all members
-    (or given as `batches` by a caller that already holds the pixels)."""
+    (or given as `batches` by a caller that already holds the pixels). `tta` defaults to the predictor's own."""
     collected = [[] for _ in predictor.members]
     for images in folder.batches() if batches is None else batches:
         for store, probabilities in zip(collected, predictor.member_probabilities(images, tta)):
@@ -37,8 +37,8 @@ def folder_predictions(predictor: Predictor, folder: LabelledImages, tta: bool =
 def evaluate_folder(checkpoints: list[str | Path], folder: LabelledImages, rule: str | None = None, tta: bool = False,
                     device: str = "cpu", out: str | Path | None = None) -> dict:
     """Score one checkpoint (rule None) or an ensemble on `folder`; write the per-image CSV and the JSON."""
-    predictor = Predictor(list(checkpoints), rule, device=device)
-    members = folder_predictions(predictor, folder, tta)
+    predictor = Predictor(list(checkpoints), rule, device=device, tta=tta)
+    members = folder_predictions(predictor, folder)
     files = [str(path.relative_to(folder.root)) for path in folder.files]
     suffix = f"{folder.name}{'_tta' if tta else ''}"
     common = {"part": "images", "tta": tta, "data": str(folder.root), "data_synthetic": False, "note": folder.note}

@@ -61,8 +61,10 @@ class Predictor:
                 raise UserError(f"The preferred model {prefer} is not one of the ensemble's ({', '.join(names)}).")
             self.preferred = names.index(prefer)
 
-    def member_probabilities(self, images: np.ndarray, tta: bool = False) -> list[np.ndarray]:
-        """uint8 (N, H, W, 3) -> each member's (N, 10) probabilities (with `tta`, over the 8 rotations/flips)."""
+    def member_probabilities(self, images: np.ndarray, tta: bool | None = None) -> list[np.ndarray]:
+        """uint8 (N, H, W, 3) -> each member's (N, 10) probabilities (with `tta`, over the 8 rotations/flips;
+        by default as the Predictor was built, like `predict`)."""
+        tta = self.tta if tta is None else tta
         with MODEL_LOCK:  # the members may be shared with Grad-CAM, whose hooks must see only its own pass
             return [softmax(batch_logits(m.model, images, m.preprocessing, self.device, tta).numpy()) for m in self.members]
 
