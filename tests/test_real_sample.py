@@ -88,6 +88,22 @@ def test_a_checkpoint_on_the_check_set_records_its_score_in_meta(tiny_checkpoint
     assert len(rows) == 61 and "file" in rows[0] and rows[1].split(",")[6].endswith(".jpg")
 
 
+def test_the_check_set_with_eight_views_averaged_is_scored_apart(tiny_checkpoints, tmp_path):
+    from galaxy_core.inference.predictor import Predictor
+
+    folder = tmp_path / "cnn"
+    shutil.copytree(tiny_checkpoints / "cnn", folder)
+    recorded = read_meta(folder)["metrics"]["real_sample"]
+    result = evaluate_folder([folder], real_sample(), tta=True)
+    assert result["tta"] is True and (folder / "evaluation_real_sample_tta.json").exists()
+    # the recorded real-sample figure is that of the images as given, which every interface shows
+    assert read_meta(folder)["metrics"]["real_sample"] == recorded
+    sample = real_sample()
+    rows = [row for images in sample.batches() for row in Predictor([folder], tta=True).predict(images)]
+    expected = np.mean([row["label"] == label for row, label in zip(rows, sample.labels)])
+    assert result["metrics"]["accuracy"] == pytest.approx(expected)
+
+
 def test_training_records_the_check_set_score(tiny_checkpoints):
     real = read_meta(tiny_checkpoints / "efficientnet_b0")["metrics"]["real_sample"]
     assert real["count"] == 60 and 0.0 <= real["accuracy"] <= 1.0
