@@ -227,9 +227,9 @@ def test_predictor_tta_averages_the_eight_views_and_keeps_the_ood_score(tiny_che
     folders = [str(tiny_checkpoints / "cnn"), str(tiny_checkpoints / "efficientnet_b0")]
     images = Galaxy10(tiny_h5).images([0, 5, 9])
     plain, averaged = Predictor(folders, "soft").predict(images), Predictor(folders, "soft", tta=True).predict(images)
-    member = Predictor(folders[:1], None, tta=True).members[0]
-    expected = softmax(batch_logits(member.model, images, member.preprocessing, torch.device("cpu"), tta=True).numpy())
     single_predictor = Predictor(folders[:1], None, tta=True)
+    member = single_predictor.members[0]
+    expected = softmax(batch_logits(member.model, images, member.preprocessing, torch.device("cpu"), tta=True).numpy())
     single = single_predictor.predict(images)
     # the members' probabilities follow the Predictor's own setting, as predict does
     assert np.allclose(single_predictor.member_probabilities(images)[0], expected, atol=1e-5)

@@ -99,7 +99,8 @@ def test_the_check_set_with_eight_views_averaged_is_scored_apart(tiny_checkpoint
     # the recorded real-sample figure is that of the images as given, which every interface shows
     assert read_meta(folder)["metrics"]["real_sample"] == recorded
     sample = real_sample()
-    rows = [row for images in sample.batches() for row in Predictor([folder], tta=True).predict(images)]
+    predictor = Predictor([folder], tta=True)
+    rows = [row for images in sample.batches() for row in predictor.predict(images)]
     expected = np.mean([row["label"] == label for row, label in zip(rows, sample.labels)])
     assert result["metrics"]["accuracy"] == pytest.approx(expected)
 
