@@ -40,6 +40,12 @@ def open_page(page, url: str, title: str, timeout: float = 180_000):
     assert not page.locator("[data-testid='stException']").count(), f"exception on {title}"
 
 
+def wait_until_idle(page, timeout: float = 180_000):
+    """Until the script run ends (Streamlit's running indicator goes away): elements drawn later move the ones above."""
+    page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=timeout)
+    page.wait_for_timeout(500)
+
+
 def shoot(page, name: str):
     folder = os.environ.get("GALAXY_SCREENSHOTS")
     if folder:
@@ -74,6 +80,7 @@ def test_every_page_and_the_main_interactions(server, page):
 
     open_page(page, f"{server}/evaluation", "Evaluation")
     page.get_by_text("Click a cell").wait_for(timeout=120_000)
+    wait_until_idle(page)  # the cell's position is only final once the whole page is drawn
     # Press and release the mouse on the first cell's marker (true disturbed, predicted disturbed), as a
     # person does: plotly's drag layer over the markers turns that into a point selection.
     cell = page.locator(".js-plotly-plot .scatterlayer .point").nth(0)
