@@ -113,6 +113,13 @@ def linear_probe(train: np.ndarray, train_labels: np.ndarray, test: np.ndarray, 
     return model.predict(test) == test_labels
 
 
+def differs(real: np.ndarray, synthetic: np.ndarray) -> np.ndarray:
+    """Per statistic: whether the two means differ by more than twice the standard error of their difference
+    (Welch's, so the few real images' own spread sets how small a difference can be seen)."""
+    error = np.sqrt(real.var(axis=0, ddof=1) / len(real) + synthetic.var(axis=0, ddof=1) / len(synthetic))
+    return np.abs(real.mean(axis=0) - synthetic.mean(axis=0)) > 2 * error
+
+
 def domain_gap(real: np.ndarray, synthetic: np.ndarray, folds: int = 5) -> tuple[float, float]:
     """Mean and spread of a standardised logistic regression's 5-fold accuracy at telling the two apart
     (balanced: as many synthetic rows as real ones)."""
@@ -147,14 +154,21 @@ def main() -> None:
     synthetic_images = data.images(indices)  # decoded once, for the statistics and for --features
     synthetic = np.stack([image_statistics(image) for image in synthetic_images])
     print(f"Real: {folder.name} ({len(real)} images); synthetic: {data.path.name} ({len(synthetic)} images, "
-          f"generator v{data.attrs.get('generator_version')}). Each cell: real / synthetic mean.\n")
+          f"generator v{data.attrs.get('generator_version')}). Each cell: real / synthetic mean, in bold where they differ "
+          "by more than twice the standard error of that difference.\n")
     print("| class | " + " | ".join(STATISTICS) + " |")
     print("|---|" + "---|" * len(STATISTICS))
+    open_cells = 0
     for c in [*range(NUM_CLASSES), None]:
         r = real if c is None else real[folder.labels == c]
         s = synthetic if c is None else synthetic[synthetic_labels == c]
         name = "**all**" if c is None else CLASSES[c].name
-        print(f"| {name} | " + " | ".join(f"{a:.2f} / {b:.2f}" for a, b in zip(r.mean(axis=0), s.mean(axis=0))) + " |")
+        apart = differs(r, s)
+        open_cells += int(apart.sum()) if c is not None else 0
+        print(f"| {name} | " + " | ".join(f"**{a:.2f} / {b:.2f}**" if far else f"{a:.2f} / {b:.2f}"
+                                          for a, b, far in zip(r.mean(axis=0), s.mean(axis=0), apart)) + " |")
+    print(f"\nClass by class: {open_cells} of {NUM_CLASSES * len(STATISTICS)} class-statistic cells differ by more than "
+          "two standard errors (with 6 real images per class, smaller differences cannot be told from chance).")
     mean, spread = domain_gap(real, synthetic)
     print(f"\nDomain gap: a logistic regression on these {len(STATISTICS)} statistics tells synthetic from real with "
           f"{mean:.1%} ± {spread:.1%} accuracy (5-fold cross-validation, {len(real)} real and {len(real)} synthetic images; "
