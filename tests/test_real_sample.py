@@ -215,29 +215,32 @@ def test_fine_tuning_mistakes_get_one_sentence(tiny_checkpoints, tiny_h5, extra,
     assert done.returncode == 2 and message in done.stderr, done.stderr
 
 
-def non_galaxy():
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    from non_galaxy import non_galaxy_images
+def benchmark(name: str):
+    """A module of benchmarks/ (not a package): the tests share its code rather than copy it."""
+    import importlib
 
-    return non_galaxy_images()
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    return importlib.import_module(name)
+
+
+def non_galaxy():
+    return benchmark("non_galaxy").non_galaxy_images()
 
 
 def test_domain_gap_statistics_see_jpeg_blocks_and_mark_only_differences_beyond_chance():
     import io
 
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    from domain_gap import STATISTICS, differs, image_statistics
-
+    gap = benchmark("domain_gap")
     rng = np.random.default_rng(0)
     sky = np.clip(rng.normal(40, 8, (256, 256, 3)), 0, 255).astype(np.uint8)
     buffer = io.BytesIO()
     Image.fromarray(sky).save(buffer, format="JPEG", quality=30)
     compressed = np.asarray(Image.open(buffer).convert("RGB"))
-    blockiness = STATISTICS.index("blockiness")
-    assert abs(image_statistics(sky)[blockiness] - 1) < 0.05 and image_statistics(compressed)[blockiness] > 1.1
+    blockiness = gap.STATISTICS.index("blockiness")
+    assert abs(gap.image_statistics(sky)[blockiness] - 1) < 0.05 and gap.image_statistics(compressed)[blockiness] > 1.1
     real, synthetic = rng.normal(0, 1, (6, 3)), rng.normal(0, 1, (60, 3))
     synthetic[:, 1] += 5  # one statistic clearly off; the other two drawn alike
-    assert differs(real, synthetic).tolist() == [False, True, False]
+    assert gap.differs(real, synthetic).tolist() == [False, True, False]
 
 
 def test_calibrated_checkpoints_flag_every_non_galaxy_image(tiny_checkpoints, tiny_h5):
