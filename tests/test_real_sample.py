@@ -240,7 +240,16 @@ def test_domain_gap_statistics_see_jpeg_blocks_and_mark_only_differences_beyond_
     assert abs(gap.image_statistics(sky)[blockiness] - 1) < 0.05 and gap.image_statistics(compressed)[blockiness] > 1.1
     real, synthetic = rng.normal(0, 1, (6, 3)), rng.normal(0, 1, (60, 3))
     synthetic[:, 1] += 5  # one statistic clearly off; the other two drawn alike
-    assert gap.differs(real, synthetic).tolist() == [False, True, False]
+    p_values = gap.welch_p(real, synthetic)
+    assert (p_values < 0.05).tolist() == [False, True, False]
+    # 100 statistics that match give evenly spread p-values: 5 below 0.05, none beyond chance.
+    matching = (np.arange(100) + 0.5) / 100
+    assert (matching < 0.05).sum() == 5 and not gap.beyond_chance(matching).any()
+    assert gap.beyond_chance(np.r_[p_values, matching])[1], "a real difference stays one among many tests"
+    galaxy = np.clip(250 * np.exp(-np.hypot(*(np.indices((256, 256)) - 127.5)) / 10), 0, 255)[..., None].repeat(3, axis=2)
+    profile = gap.radial_profile(galaxy)
+    assert np.all(np.diff(profile) < 0) and profile[0] > 200 and profile[-1] < 5
+    assert np.allclose(gap.radial_profile(np.full((256, 256, 3), 40)), 40)
 
 
 def test_calibrated_checkpoints_flag_every_non_galaxy_image(tiny_checkpoints, tiny_h5):
