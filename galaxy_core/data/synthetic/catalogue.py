@@ -11,10 +11,7 @@ from galaxy_core.errors import UserError
 GENERATOR = "galaxy_core.synthetic"
 # v2: matched to real cutouts by benchmarks/domain_gap.py (JPEG artefacts, more faint sources,
 # redder edge-on disks, bright merger and disturbed cores, smaller smooth galaxies).
-# v3 (branch generator-v3, not shipped) matched colours and centres by eye from the contact sheet.
-# v4: matched class by class (domain_gap.py's Welch tests): brighter, flatter-cored smooth galaxies and
-# bulges, orange old stars, redder spiral disks and edge-ons, a wider spread of brightness and seeing.
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 2
 
 
 def class_counts(n: int, balance: str = "real") -> np.ndarray:

@@ -80,7 +80,7 @@ def _spiral(barred: bool, pitch_range, bulge_range, clumpy):
             "sharpness": rng.uniform(2.0, 4.0),
             "handed": rng.choice([-1.0, 1.0]),
         }
-        disk_galaxy(scene, flux, scale_length, q, beta, centre, rng.uniform(*bulge_range), rng.uniform(1.5, 3.0),
+        disk_galaxy(scene, flux, scale_length, q, beta, centre, rng.uniform(*bulge_range), rng.uniform(2.0, 4.0),
                      arms=arms, bar=bar, clumpy=clumpy)
 
     return render
@@ -96,10 +96,10 @@ def _edge_on(with_bulge: bool):
         disk = galsim.Exponential(scale_radius=length * np.sqrt(q), flux=1.0).shear(q=q, beta=beta * galsim.radians)
         mono = draw_mono(scene, disk, centre)
         # Real edge-on disks look red: old stars seen through the disk's dust (domain_gap.py's g-r).
-        disk_colour = jitter(rng, OLD)
+        disk_colour = jitter(rng, OLD if with_bulge else 0.5 * (OLD + MIXED))
         disk_light = disk_colour[:, None, None] * mono * flux * (1 - bulge_fraction)
         if with_bulge:
-            bulge = sersic(rng.uniform(1.0, 2.5), length * rng.uniform(0.35, 0.6), rng.uniform(0.55, 0.9), beta)
+            bulge = sersic(rng.uniform(2.0, 4.0), length * rng.uniform(0.35, 0.6), rng.uniform(0.55, 0.9), beta)
             disk_light += jitter(rng, OLD)[:, None, None] * draw_mono(scene, bulge, centre) * flux * bulge_fraction
         if with_bulge or rng.random() < 0.4:  # a dust lane just off the mid-plane
             x = GRID[None, :] - centre[0]
@@ -116,9 +116,9 @@ def _edge_on(with_bulge: bool):
 RENDERERS: tuple[Callable, ...] = (
     _disturbed,
     _merging,
-    _smooth((0.8, 1.0), (1.5, 3.0), MIXED),  # round smooth
-    _smooth((0.45, 0.75), (0.8, 2.0)),  # in-between round smooth
-    _smooth((0.15, 0.35), (0.8, 2.0)),  # cigar-shaped smooth
+    _smooth((0.8, 1.0), (2.5, 4.0), 0.5 * (OLD + MIXED)),  # round smooth
+    _smooth((0.45, 0.75), (1.5, 4.0)),  # in-between round smooth
+    _smooth((0.15, 0.35), (1.0, 2.5)),  # cigar-shaped smooth
     _spiral(True, (12, 28), (0.15, 0.35), 0.3),  # barred spiral
     _spiral(False, (7, 14), (0.2, 0.45), 0.0),  # unbarred tight spiral
     _spiral(False, (20, 35), (0.05, 0.2), 1.0),  # unbarred loose spiral
@@ -126,12 +126,12 @@ RENDERERS: tuple[Callable, ...] = (
     _edge_on(True),  # edge-on with bulge
 )
 # Typical half-light size (pixels) and r-band flux (nanomaggies) ranges per class.
-SIZE_RANGE = ((7, 16), (8, 16), (5, 12), (5, 12), (4, 9), (12, 24), (11, 22), (12, 26), (16, 34), (14, 30))
+SIZE_RANGE = ((7, 16), (8, 16), (5, 12), (5, 12), (5, 10), (12, 24), (11, 22), (12, 26), (16, 34), (14, 30))
 # Flux per unit area relative to the other classes: thin edge-on disks would otherwise saturate the
 # stretch (real ones stay below it); small smooth galaxies are compact.
-SURFACE_BRIGHTNESS = (1.2, 1.7, 2.0, 3.2, 4.0, 1.0, 1.0, 1.0, 0.7, 0.65)
+SURFACE_BRIGHTNESS = (1.0, 1.0, 1.2, 1.3, 1.8, 1.0, 1.0, 1.0, 0.45, 0.4)
 # Field density around each class: ellipticals and interacting galaxies live in groups and clusters.
-CROWDING = (2.5, 2.0, 2.5, 1.0, 1.5, 1.0, 1.0, 1.0, 1.0, 1.0)
+CROWDING = (1.5, 2.0, 2.5, 1.5, 1.5, 1.0, 1.0, 1.0, 1.0, 1.0)
 
 
 def field_objects(scene: Scene, rng: np.random.Generator, crowding: float = 1.0) -> None:

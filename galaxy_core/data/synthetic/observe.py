@@ -56,11 +56,11 @@ def render_image(label: int, seed: int, index: int) -> np.ndarray:
     scene = Scene(rng)
     size = rng.uniform(*SIZE_RANGE[label])
     # Surface brightness, not total flux, sets how bright a galaxy looks: flux grows with area.
-    flux = 10 ** rng.uniform(-0.4, 0.45) * size**2 * SURFACE_BRIGHTNESS[label]
+    flux = 10 ** rng.uniform(-0.15, 0.3) * size**2 * SURFACE_BRIGHTNESS[label]
     RENDERERS[label](scene, rng, size, flux)
     field_objects(scene, rng, CROWDING[label])
 
-    seeing = rng.uniform(2.5, 5.0)  # PSF FWHM in pixels of the resampled cutout
+    seeing = rng.uniform(2.0, 4.2)  # PSF FWHM in pixels of the resampled cutout
     # JPEG compression adds about 15% to the apparent noise, so the sky is drawn quieter.
     sky_sigma = rng.uniform(0.0034, 0.0064) * np.array([0.45, 1.0, 1.6], dtype=np.float32)  # g, r, z
     # Gaussian sky noise from numpy's float32 generator: 4x faster here than GalSim's GaussianNoise.

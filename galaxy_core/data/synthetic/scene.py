@@ -14,8 +14,8 @@ IMAGE_SIZE = 256
 # Colours as g, r, z flux ratios (r = 1): old red stars, a mixed disk, young blue stars.
 # In the stretch below a neutral (white) source is about g:r:z = 0.57:1:1.55; real disks and
 # arms are only mildly bluer than that (docs/contact_sheet.jpg measures it per class).
-OLD = np.array([0.42, 1.0, 1.74])
-MIXED = np.array([0.53, 1.0, 1.58])
+OLD = np.array([0.45, 1.0, 1.62])
+MIXED = np.array([0.55, 1.0, 1.48])
 YOUNG = np.array([0.72, 1.0, 1.22])
 DUST_TAU = np.array([1.0, 0.72, 0.45])  # relative attenuation per band
 
@@ -117,8 +117,8 @@ def disk_galaxy(scene, flux, scale_length, q, beta, centre, bulge_fraction, bulg
         strength = rng.uniform(0.3, 0.6)
         arm_light = disk_mono * pattern
         arm_light *= disk_mono.sum() / max(arm_light.sum(), 1e-12)
-        scene.add_mono(disk_flux * (1 - strength) * disk_mono, jitter(rng, 0.5 * (OLD + MIXED)))
-        scene.add_mono(disk_flux * strength * arm_light, jitter(rng, MIXED))
+        scene.add_mono(disk_flux * (1 - strength) * disk_mono, jitter(rng, MIXED))
+        scene.add_mono(disk_flux * strength * arm_light, jitter(rng, 0.5 * (MIXED + YOUNG)))
         clumps(scene, arm_light, int(rng.integers(10, 40) * (1 + clumpy)), disk_flux * strength * (0.2 + 0.2 * clumpy))
     else:
         scene.add_mono(disk_flux * disk_mono, jitter(rng, MIXED))
