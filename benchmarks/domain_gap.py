@@ -80,13 +80,14 @@ def image_statistics(image: np.ndarray) -> np.ndarray:
 
 
 PROFILE_RADII = (1, 3, 5, 8, 12, 15, 20, 25, 30, 40)
+_RINGS = np.rint(_R).astype(np.int64).ravel()  # each pixel's 1-px ring, computed once for every image
+_RING_PIXELS = np.maximum(np.bincount(_RINGS), 1)  # ring 0 holds no pixel on an even-sized grid
 
 
 def radial_profile(image: np.ndarray) -> np.ndarray:
     """Mean brightness (0-255, the mean of R, G and B) in 1-px rings at PROFILE_RADII from the centre."""
-    rings = np.rint(_R).astype(np.int64).ravel()
     lum = image.astype(np.float64).mean(axis=2).ravel()
-    return (np.bincount(rings, lum) / np.maximum(np.bincount(rings), 1))[list(PROFILE_RADII)]
+    return (np.bincount(_RINGS, lum) / _RING_PIXELS)[list(PROFILE_RADII)]
 
 
 def synthetic_sample(data: Galaxy10, per_class: int, seed: int = 0) -> np.ndarray:
