@@ -15,7 +15,7 @@ from galaxy_core.dashboard.scores import checkpoint_test_scores, ensemble_test_s
 from galaxy_core.data.labelled_images import REAL_SAMPLE_NOTE
 from galaxy_core.dashboard.charts import confusion_figure, curves_figure, reliability_figure
 from galaxy_core.errors import UserError
-from galaxy_core.evaluation.metrics import SUMMARY_KEYS, SUMMARY_METRICS, cell_members, confident_mistakes
+from galaxy_core.evaluation.metrics import SUMMARY_KEYS, SUMMARY_METRICS, accuracy_interval, cell_members, confident_mistakes
 from galaxy_core.inference.ensemble import RULES
 
 st.title("Evaluation")
@@ -63,7 +63,9 @@ def image_name(position: int) -> str:
 
 
 if real:
-    st.info(f"Scores on the {REAL_SAMPLE_NOTE}. 60 images: a 50% accuracy is uncertain by about ±6 points.")
+    low, high = accuracy_interval(metrics)
+    st.info(f"Scores on the {REAL_SAMPLE_NOTE}. With {metrics['count']} images the accuracy is known only to within "
+            f"{low:.0%}–{high:.0%} (95% interval): a few galaxies between two models is no difference.")
 elif result["cross_dataset"]:
     st.warning("This model was trained on another dataset: these are its scores on this file's test split, a cross-dataset test.")
 if not real and data.is_synthetic:

@@ -209,7 +209,7 @@ def cmd_evaluate(args) -> dict:
     if not args.json:  # a short summary; --json gives everything
         metrics = result["metrics"]
         result = {k: v for k, v in result.items() if k != "metrics"}
-        result["metrics"] = {k: metrics[k] for k in ("count", *SUMMARY_KEYS)}
+        result["metrics"] = {k: metrics[k] for k in ("count", *SUMMARY_KEYS, "accuracy_interval")}
     return result
 
 

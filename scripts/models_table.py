@@ -14,7 +14,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from galaxy_core.data.images import DATASET_SIDE  # noqa: E402
+from galaxy_core.evaluation.metrics import accuracy_interval  # noqa: E402
 from galaxy_core.models.checkpoint import WEIGHTS_FILE, find_checkpoints, read_meta  # noqa: E402
+
+
+def real_with_interval(real: dict) -> str:
+    """A real check-set accuracy with the galaxies right and its 95% interval."""
+    low, high = accuracy_interval(real)
+    return f"**{real['accuracy']:.3f}** ({round(real['accuracy'] * real['count'])}/{real['count']}; {low:.2f}–{high:.2f})"
 
 
 def main() -> None:
@@ -25,7 +32,7 @@ def main() -> None:
         size = (folder / WEIGHTS_FILE).stat().st_size / 2**20
         recipe = meta["recipe"]
         real = meta["metrics"].get("real_sample")
-        real_text = f"**{real['accuracy']:.3f}** ({round(real['accuracy'] * real['count'])}/{real['count']})" if real else "not measured"
+        real_text = real_with_interval(real) if real else "not measured"
         if real and real.get("cross_validated"):
             real_text = f"**{real['accuracy']:.3f}** ± {real['cross_validated']['sd']:.3f} ({real['cross_validated']['folds']}-fold cross-validated; fine-tuned on it)"
         name = folder.name if folder.name == meta["model"] else f"{folder.name} ({meta['model']})"
@@ -56,8 +63,9 @@ def main() -> None:
           "first run to a temporary folder; the path is where that run was, for some the checkpoint it replaced).\n")
     print("**Real check set** (the first figure per row): the 60 real Galaxy10 DECaLS galaxies in "
           "`galaxy_core/data/real_sample/`, a development set (the generator may be tuned against it), scored with "
-          "`python -m galaxy_core evaluate --checkpoint checkpoints/NAME --real-sample`. With 60 images an accuracy "
-          "near 30% is uncertain by about ±6 points.\n")
+          "`python -m galaxy_core evaluate --checkpoint checkpoints/NAME --real-sample`. In brackets: galaxies right, "
+          "and the 95% Wilson interval, which 60 images leave about ±12 points wide: models a few galaxies apart are "
+          "not told apart by this set.\n")
     print("| model | real check set acc | px | split | weights | epochs (best) | lr | own test split acc (synthetic; real for _real) | balanced acc | macro-F1 | cross-entropy | KL (smoothed) | ECE | test images | train min | MB (fp16) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
@@ -82,7 +90,7 @@ def main() -> None:
             if real_path.exists():
                 real = json.loads(real_path.read_text())
                 real_best = max(real["member_accuracy"].items(), key=lambda kv: kv[1])
-                real_text = f"**{real['metrics']['accuracy']:.3f}** | {real_best[0]} {real_best[1]:.3f}"
+                real_text = f"{real_with_interval(real['metrics'])} | {real_best[0]} {real_best[1]:.3f}"
             views_path = path.parent.with_name(path.parent.name + "_real_sample_tta") / "evaluation.json"
             real_text += f" | {json.loads(views_path.read_text())['metrics']['accuracy']:.3f}" if views_path.exists() else " | not measured"
             print(f"| {result['rule']} | {members} | {result['images']} | **{result['metrics']['accuracy']:.3f}** "

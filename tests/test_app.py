@@ -162,9 +162,12 @@ def test_every_model_label_shows_synthetic_and_real_accuracy(app, with_checkpoin
     at = app.run()
     sidebar = " ".join(c.value for c in at.sidebar.caption)
     assert "synthetic test" in sidebar and "real check set" in sidebar and "dev set" in sidebar
+    models = at.dataframe[0].value  # Overview's table of models
+    assert models["its 95% interval"].str.contains("%–").any()
     at.switch_page("app_pages/classify.py").run()
     options = at.multiselect(key="classify_models").options
     assert options and all("synthetic test" in o and "real check set" in o for o in options)
+    assert all("95% CI" in o for o in options)  # 60 images: the figure never comes without its interval
 
 
 def test_evaluation_page_scores_the_real_check_set(app, with_checkpoints):
@@ -172,7 +175,7 @@ def test_evaluation_page_scores_the_real_check_set(app, with_checkpoints):
     at.switch_page("app_pages/evaluation.py").run()
     at.radio(key="eval_scored_on").set_value("Real check set (60 real galaxies)").run()
     assert not at.exception, at.exception
-    assert any("development set" in i.value for i in at.info)
+    assert any("development set" in i.value and "95% interval" in i.value for i in at.info)
     assert "60 real check-set images" in captions(at)
     assert [m.label for m in at.metric][0] == "Accuracy"
     at.selectbox(key="eval_model").select("ensemble").run()

@@ -122,7 +122,25 @@ def test_cli_evaluates_an_ensemble_on_the_check_set_and_a_folder(tiny_checkpoint
     done = run_cli("evaluate", "--checkpoint", members[0], "--images", tmp_path / "ens",
                    "--labels", tmp_path / "ens" / "labels.csv")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["metrics"]["count"] == 3
+    short = json.loads(done.stdout)["metrics"]
+    assert short["count"] == 3
+    low, high = short["accuracy_interval"]  # the short summary carries the accuracy's 95% interval too
+    assert 0.0 <= low <= short["accuracy"] <= high <= 1.0
+
+
+def test_check_set_accuracies_come_with_their_95_percent_interval():
+    from galaxy_core.evaluation.metrics import accuracy_interval, accuracy_summary, compute_metrics
+
+    # 30 of 60 right: Wilson's interval, symmetric at one half and about ±12 points wide
+    assert accuracy_interval({"accuracy": 0.5, "count": 60}) == pytest.approx((0.3774, 0.6226), abs=1e-4)
+    low, high = accuracy_interval({"accuracy": 0.981, "count": 999})
+    assert 0.97 < low < 0.981 < high < 0.99  # a thousand synthetic test images pin it down far better
+    assert accuracy_interval({"accuracy": 1.0, "count": 60})[1] == pytest.approx(1.0)
+    meta = {"data": {"synthetic": True}, "metrics": {"test": {"accuracy": 0.981}, "real_sample": {"accuracy": 0.5, "count": 60}}}
+    assert accuracy_summary(meta) == "synthetic test 98.1% · real check set 50% (30/60, 95% CI 38%–62%, dev set)"
+    labels = np.array([0, 1, 2, 3])
+    metrics = compute_metrics(labels, np.eye(10)[[0, 1, 2, 4]])
+    assert metrics["accuracy"] == 0.75 and metrics["accuracy_interval"] == pytest.approx(list(accuracy_interval(metrics)))
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -49,6 +49,8 @@ def test_health_and_models(served):
     assert first["name"] == "cnn" and first["input_size"] == 32 and first["trained_on"]["synthetic"] is True
     assert set(first["synthetic_test"]) == {"accuracy", "macro_f1", "cross_entropy"} and "real_check_set_accuracy" in first
     assert first["real_check_set_cross_validated"] is False
+    low, high = first["real_check_set_interval"]  # 60 images: the figure comes with its 95% interval
+    assert low <= first["real_check_set_accuracy"] <= high and high - low > 0.15
     assert api.get("/docs").status_code == 200 and "/predict2" in api.get("/openapi.json").json()["paths"]
 
 

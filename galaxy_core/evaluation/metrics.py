@@ -23,6 +23,16 @@ SUMMARY_METRICS: tuple[tuple[str, str, str], ...] = (
 SUMMARY_KEYS = tuple(key for key, _, _ in SUMMARY_METRICS)
 
 
+def accuracy_interval(metrics: dict, level: float = 0.95) -> tuple[float, float]:
+    """Wilson interval of an accuracy over `metrics['count']` images: on the 60-image check set a model at 50% could
+    be anywhere from about 38% to 62%, so differences of a few galaxies between models are not differences."""
+    from scipy.stats import binomtest
+
+    count = metrics["count"]
+    interval = binomtest(round(metrics["accuracy"] * count), count).proportion_ci(level, method="wilson")
+    return float(interval.low), float(interval.high)
+
+
 def trained_on_check_set(meta: dict) -> bool:
     """Whether a checkpoint learned from real check-set images (`import` counts them): it must never be scored on them."""
     return bool((meta.get("data") or {}).get("real_check_set_images"))
@@ -42,7 +52,8 @@ def accuracy_summary(meta: dict) -> str:
         cv = real["cross_validated"]
         return f"{own} · real check set {real['accuracy']:.0%} ± {cv['sd']:.0%} ({cv['folds']}-fold cross-validated: fine-tuned on it)"
     right = round(real["accuracy"] * real["count"])
-    return f"{own} · real check set {real['accuracy']:.0%} ({right}/{real['count']}, dev set)"
+    low, high = accuracy_interval(real)
+    return f"{own} · real check set {real['accuracy']:.0%} ({right}/{real['count']}, 95% CI {low:.0%}–{high:.0%}, dev set)"
 
 
 def kl_smoothing(recipe: dict) -> float:
@@ -91,9 +102,10 @@ def compute_metrics(labels: np.ndarray, probabilities: np.ndarray, smoothing: fl
     all_classes = list(range(NUM_CLASSES))
     precision, recall, f1, support = precision_recall_fscore_support(labels, predictions, labels=all_classes, zero_division=0)
     calib = calibration(labels, probabilities)
+    counted = {"count": int(len(labels)), "accuracy": float((predictions == labels).mean())}
     return {
-        "count": int(len(labels)),
-        "accuracy": float((predictions == labels).mean()),
+        **counted,
+        "accuracy_interval": list(accuracy_interval(counted)),
         "balanced_accuracy": float(balanced_accuracy_score(labels, predictions)),
         "macro_f1": float(f1_score(labels, predictions, labels=all_classes, average="macro", zero_division=0)),
         "cross_entropy": float(log_loss(labels, _clipped(probabilities), labels=all_classes)),
