@@ -136,6 +136,8 @@ def test_check_set_accuracies_come_with_their_95_percent_interval():
     low, high = accuracy_interval({"accuracy": 0.981, "count": 999})
     assert 0.97 < low < 0.981 < high < 0.99  # a thousand synthetic test images pin it down far better
     assert accuracy_interval({"accuracy": 1.0, "count": 60})[1] == pytest.approx(1.0)
+    assert accuracy_interval({"accuracy": 0.5, "count": 0}) == (0.0, 1.0)  # a hand-edited meta.json: no crash
+    assert accuracy_interval({"accuracy": 1.7, "count": 60})[1] == pytest.approx(1.0)
     meta = {"data": {"synthetic": True}, "metrics": {"test": {"accuracy": 0.981}, "real_sample": {"accuracy": 0.5, "count": 60}}}
     assert accuracy_summary(meta) == "synthetic test 98.1% · real check set 50% (30/60, 95% CI 38%–62%, dev set)"
     labels = np.array([0, 1, 2, 3])

@@ -28,8 +28,11 @@ def accuracy_interval(metrics: dict, level: float = 0.95) -> tuple[float, float]
     be anywhere from about 38% to 62%, so differences of a few galaxies between models are not differences."""
     from scipy.stats import binomtest
 
-    count = metrics["count"]
-    interval = binomtest(round(metrics["accuracy"] * count), count).proportion_ci(level, method="wilson")
+    count = int(metrics["count"])
+    if count < 1:  # no images, no knowledge (a hand-edited meta.json must not break a page)
+        return 0.0, 1.0
+    right = min(max(round(metrics["accuracy"] * count), 0), count)
+    interval = binomtest(right, count).proportion_ci(level, method="wilson")
     return float(interval.low), float(interval.high)
 
 
