@@ -77,21 +77,21 @@ def main() -> None:
 
     real = {job: read_meta(run)["metrics"]["real_sample"] for job, run in runs.items()}
     synthetic = {job: read_meta(run)["metrics"]["test"]["accuracy"] for job, run in runs.items()}
+    right = {job: round(score["accuracy"] * score["count"]) for job, score in real.items()}  # galaxies, of 60
     print(f"{args.model} from scratch, {args.epochs} epochs at lr {args.lr:g}; real check set: 60 galaxies, a development set.\n")
     print("| file | " + " | ".join(f"seed {s}: real (synthetic test)" for s in args.seeds)
           + " | real, mean ± sd over seeds | paired difference to the first file, mean ± sd (galaxies of 60) |")
     print("|---|" + "---|" * (len(args.seeds) + 2))
     reference = args.data[0]
     for data in args.data:
-        right = [round(real[data, s]["accuracy"] * real[data, s]["count"]) for s in args.seeds]
+        counts = [right[data, seed] for seed in args.seeds]
         cells = []
-        for seed, count in zip(args.seeds, right):
+        for seed in args.seeds:
             low, high = accuracy_interval(real[data, seed])
-            cells.append(f"{count}/60 [{low:.0%}–{high:.0%}] ({synthetic[data, seed]:.3f})")
-        spread = statistics.stdev(right) if len(right) > 1 else 0.0
-        differences = [a - round(real[reference, s]["accuracy"] * real[reference, s]["count"]) for a, s in zip(right, args.seeds)]
-        paired = "" if data == reference else paired_difference(differences)
-        print(f"| {data.name} | " + " | ".join(cells) + f" | {statistics.mean(right):.1f} ± {spread:.1f} | {paired} |")
+            cells.append(f"{right[data, seed]}/60 [{low:.0%}–{high:.0%}] ({synthetic[data, seed]:.3f})")
+        spread = statistics.stdev(counts) if len(counts) > 1 else 0.0
+        paired = "" if data == reference else paired_difference([right[data, s] - right[reference, s] for s in args.seeds])
+        print(f"| {data.name} | " + " | ".join(cells) + f" | {statistics.mean(counts):.1f} ± {spread:.1f} | {paired} |")
 
     # per class: which galaxies a file's models get right (6 per class in the check set), summed over seeds
     print(f"\nPer class on the real check set: galaxies right, summed over the {len(args.seeds)} seeds "
