@@ -5,7 +5,7 @@ from galaxy_core.dashboard.data_source import require_dataset
 from galaxy_core.dashboard.loaded_models import checkpoint_dirs
 from galaxy_core.dashboard.charts import class_counts_figure
 from galaxy_core.errors import UserError
-from galaxy_core.evaluation.metrics import SUMMARY_METRICS, accuracy_interval
+from galaxy_core.evaluation.metrics import SUMMARY_METRICS, check_set_interval
 from galaxy_core.models.checkpoint import read_meta
 from galaxy_core.settings import public_mode
 
@@ -56,8 +56,7 @@ else:
         real = meta.get("metrics", {}).get("real_sample") or {}
         rows.append({"checkpoint": folder.name, "model": meta.get("model"), "input px": meta.get("recipe", {}).get("image_size"),
                      "real check-set accuracy": round(real["accuracy"], 4) if real else None,
-                     "its 95% interval": "{:.0%}–{:.0%}".format(*accuracy_interval(real))
-                     if real and not real.get("cross_validated") else None,
+                     "its 95% interval": "{:.0%}–{:.0%}".format(*interval) if (interval := check_set_interval(real)) else None,
                      **{f"test {label.lower()}": round(test[key], 4) for key, label, _ in SUMMARY_METRICS if key in test},
                      "trained on": "synthetic" if meta.get("data", {}).get("synthetic") else "real"})
     st.dataframe(rows, hide_index=True)

@@ -36,6 +36,12 @@ def accuracy_interval(metrics: dict, level: float = 0.95) -> tuple[float, float]
     return float(interval.low), float(interval.high)
 
 
+def check_set_interval(real: dict | None) -> tuple[float, float] | None:
+    """The 95% interval of a checkpoint's recorded check-set figure (`metrics.real_sample`); None when it was not
+    measured, or is a cross-validated estimate (fine-tuned on the check set), which carries its fold spread instead."""
+    return accuracy_interval(real) if real and not real.get("cross_validated") else None
+
+
 def trained_on_check_set(meta: dict) -> bool:
     """Whether a checkpoint learned from real check-set images (`import` counts them): it must never be scored on them."""
     return bool((meta.get("data") or {}).get("real_check_set_images"))

@@ -30,7 +30,7 @@ from galaxy_core.data.cutouts import CutoutClient, CutoutError, check_position, 
 from galaxy_core.data.images import MAX_BYTES, load_image
 from galaxy_core.errors import UserError, one_sentence
 from galaxy_core.evaluation.gradcam import gradcam, overlay
-from galaxy_core.evaluation.metrics import accuracy_interval
+from galaxy_core.evaluation.metrics import check_set_interval
 from galaxy_core.inference.ensemble import RULES
 from galaxy_core.inference.predictor import Predictor
 from galaxy_core.models.checkpoint import find_checkpoints, load_checkpoint, read_meta
@@ -133,7 +133,7 @@ class _Models:
                 "synthetic_test": {k: metrics.get("test", {}).get(k) for k in ("accuracy", "macro_f1", "cross_entropy")},
                 "real_check_set_accuracy": real.get("accuracy"),
                 # 60 images: the 95% interval is about ±12 points wide, so say it beside the figure
-                "real_check_set_interval": list(accuracy_interval(real)) if real and not real.get("cross_validated") else None,
+                "real_check_set_interval": list(interval) if (interval := check_set_interval(real)) else None,
                 # fine-tuned on the check set: the figure is a cross-validated estimate (meta.json says how)
                 "real_check_set_cross_validated": bool(real.get("cross_validated")),
                 "loaded": name in self._loaded,
