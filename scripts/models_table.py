@@ -10,6 +10,8 @@ import json
 import sys
 from pathlib import Path
 
+import h5py
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -24,10 +26,28 @@ def real_with_interval(real: dict) -> str:
     return f"**{real['accuracy']:.3f}** ({round(real['accuracy'] * real['count'])}/{real['count']}; {low:.2f}–{high:.2f})"
 
 
+def training_generators(metas: list[dict]) -> str:
+    """The generator versions of the synthetic files the checkpoints were trained on, read from those files
+    (meta.json records their path and fingerprint, not the generator)."""
+    versions = set()
+    for meta in metas:
+        data = meta.get("data") or {}
+        if not data.get("synthetic"):
+            continue
+        try:
+            with h5py.File(data["path"], "r") as handle:
+                versions.add(f"v{int(handle.attrs['generator_version'])}")
+        except (OSError, KeyError, ValueError, TypeError):
+            versions.add("unknown: the training file is not on this machine")
+    return ", ".join(sorted(versions)) or "none"
+
+
 def main() -> None:
     rows = []
+    metas = []
     for folder in find_checkpoints(REPO / "checkpoints"):
         meta = read_meta(folder)
+        metas.append(meta)
         test = meta["metrics"]["test"]
         size = (folder / WEIGHTS_FILE).stat().st_size / 2**20
         recipe = meta["recipe"]
@@ -47,7 +67,7 @@ def main() -> None:
         )
     print("# Demo checkpoints\n")
     print("Trained with `scripts/train_demo_checkpoints.sh` (the CLI, with `--look-augment`) on the default **synthetic** "
-          "dataset (generator v2, 5,000 images, seed 0), on the CPU of the reference machine (2 cores, Intel Xeon; the "
+          f"dataset (generator {training_generators(metas)}, 5,000 images, seed 0), on the CPU of the reference machine (2 cores, Intel Xeon; the "
           "training minutes were measured while other work shared those cores). Every number below except "
           "the real check-set columns was measured on synthetic galaxies and says nothing about real ones; "
           "`efficientnet_lite0_real` (scripts/train_real_tuned_checkpoint.sh) is that Lite0 fine-tuned on the real check set, "
