@@ -12,6 +12,8 @@ Surveys colour stretch and, for real cutouts, JPEG compression):
 - centre: mean brightness of the central 5x5 pixels (0-255)
 - g-r, r-z: log ratios of blue/green and green/red light in the central 15x15 pixels (the stretch maps
   g, r, z to blue, green, red)
+- outer g-r, outer r-z: the same in the ring 15-40 px from the centre, where a spiral's disk and arms are
+  (the central colours see only bulges: a generator with red disks passed them)
 - sky: median brightness of the 16-pixel top and bottom strips; noise: robust sigma of neighbour
   differences there, over sqrt(2); noise corr: correlation of horizontally neighbouring sky pixels
 - sharpness: the central 3x3 mean over the central 9x9 mean (a PSF/concentration proxy)
@@ -42,9 +44,11 @@ from galaxy_core.data.default import resolve_dataset  # noqa: E402
 from galaxy_core.data.galaxy10 import Galaxy10  # noqa: E402
 from galaxy_core.data.labelled_images import read_labelled_folder, real_sample  # noqa: E402
 
-STATISTICS = ("size", "axis ratio", "centre", "g-r", "r-z", "sky", "noise", "noise corr", "sharpness", "sources", "blockiness")
+STATISTICS = ("size", "axis ratio", "centre", "g-r", "r-z", "outer g-r", "outer r-z", "sky", "noise", "noise corr", "sharpness",
+              "sources", "blockiness")
 _Y, _X = np.indices((256, 256)) - 127.5
 _R = np.hypot(_X, _Y)
+_OUTER_RING = (_R >= 15) & (_R < 40)
 
 
 def image_statistics(image: np.ndarray) -> np.ndarray:
@@ -67,6 +71,7 @@ def image_statistics(image: np.ndarray) -> np.ndarray:
     axis_ratio = np.sqrt(max(eigen[0], 1e-9) / max(eigen[1], 1e-9))
     c = slice(121, 136)
     centre_rgb = rgb[c, c].reshape(-1, 3).mean(axis=0) + 1.0
+    outer_rgb = rgb[_OUTER_RING].mean(axis=0) + 1.0
     sharp = lum[127:130, 127:130].mean() / (lum[124:133, 124:133].mean() + 1e-9)
     outer = (_R > 40) & (lum > sky + 5 * max(noise, 0.5))
     padded = np.pad(lum, 1, mode="edge")
@@ -76,7 +81,8 @@ def image_statistics(image: np.ndarray) -> np.ndarray:
     at_edges = jumps[:, 7::8].mean()
     elsewhere = np.delete(jumps, np.s_[7::8], axis=1).mean()
     return np.array([size, axis_ratio, lum[125:130, 125:130].mean(), np.log(centre_rgb[2] / centre_rgb[1]),
-                     np.log(centre_rgb[1] / centre_rgb[0]), sky, noise, corr, sharp, sources, at_edges / (elsewhere + 1e-9)])
+                     np.log(centre_rgb[1] / centre_rgb[0]), np.log(outer_rgb[2] / outer_rgb[1]), np.log(outer_rgb[1] / outer_rgb[0]),
+                     sky, noise, corr, sharp, sources, at_edges / (elsewhere + 1e-9)])
 
 
 PROFILE_RADII = (1, 3, 5, 8, 12, 15, 20, 25, 30, 40)
