@@ -10,12 +10,12 @@ import json
 import sys
 from pathlib import Path
 
-import h5py
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from galaxy_core.data.galaxy10 import Galaxy10  # noqa: E402
 from galaxy_core.data.images import DATASET_SIDE  # noqa: E402
+from galaxy_core.errors import DataFileError  # noqa: E402
 from galaxy_core.evaluation.metrics import accuracy_interval  # noqa: E402
 from galaxy_core.models.checkpoint import WEIGHTS_FILE, find_checkpoints, read_meta  # noqa: E402
 
@@ -35,9 +35,8 @@ def training_generators(metas: list[dict]) -> str:
         if not data.get("synthetic"):
             continue
         try:
-            with h5py.File(data["path"], "r") as handle:
-                versions.add(f"v{int(handle.attrs['generator_version'])}")
-        except (OSError, KeyError, ValueError, TypeError):
+            versions.add(f"v{Galaxy10(data['path']).attrs.get('generator_version')}")
+        except DataFileError:
             versions.add("unknown: the training file is not on this machine")
     return ", ".join(sorted(versions)) or "none"
 
