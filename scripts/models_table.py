@@ -30,12 +30,10 @@ def training_generators(metas: list[dict]) -> str:
     """The generator versions of the synthetic files the checkpoints were trained on, read from those files
     (meta.json records their path and fingerprint, not the generator)."""
     versions = set()
-    for meta in metas:
-        data = meta.get("data") or {}
-        if not data.get("synthetic"):
-            continue
+    # the checkpoints share one training file: open each file once
+    for path in {meta["data"]["path"] for meta in metas if (meta.get("data") or {}).get("synthetic")}:
         try:
-            versions.add(f"v{Galaxy10(data['path']).attrs.get('generator_version')}")
+            versions.add(f"v{Galaxy10(path).attrs.get('generator_version')}")
         except DataFileError:
             versions.add("unknown: the training file is not on this machine")
     return ", ".join(sorted(versions)) or "none"
