@@ -54,10 +54,14 @@ def _progress_bar(description: str, unit: str = "img", unit_scale: bool = False)
 def cmd_synth(args) -> dict:
     from galaxy_core.data.default import ensure_default_dataset
     from galaxy_core.data.galaxy10 import Galaxy10
-    from galaxy_core.data.synthetic import generate
+    from galaxy_core.data.synthetic import GENERATOR_VERSION, generate
 
     if args.default == (args.out is not None):
         raise UserError("synth needs exactly one of --out FILE or --default.")
+    version = GENERATOR_VERSION if args.generator_version is None else args.generator_version
+    if args.default and version != GENERATOR_VERSION:
+        raise UserError(f"The default dataset is always generator v{GENERATOR_VERSION}, the shipped checkpoints' own: "
+                        f"write v{version} with --out FILE instead.")
     if args.out:
         require_writable(args.out)
     bar, update = _progress_bar(f"synth {args.out or 'default dataset'}")
@@ -65,7 +69,8 @@ def cmd_synth(args) -> dict:
         if args.default:
             path = ensure_default_dataset(progress=update)
         else:
-            path = generate(args.out, args.n, seed=args.seed, balance=args.balance, workers=args.workers, progress=update)
+            path = generate(args.out, args.n, seed=args.seed, balance=args.balance, workers=args.workers, progress=update,
+                            version=version)
     return Galaxy10(path).info()
 
 
@@ -398,6 +403,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=_ranged(int, 0, 2**32 - 1), default=0)
     synth.add_argument("--balance", choices=("real", "uniform"), default="real", help="class balance (default: the real counts)")
     synth.add_argument("--workers", type=_ranged(int, 1, 256), default=None, help="processes (default: one per core)")
+    synth.add_argument("--generator-version", type=int, default=None,
+                       help="2 (default: the shipped checkpoints were trained on it) or 5 (matches the real check set's "
+                            "statistics class by class; see galaxy_core/data/synthetic/looks.py)")
     synth.set_defaults(run=cmd_synth)
 
     info = commands.add_parser("info", help="describe a Galaxy10 file as one JSON object")

@@ -43,6 +43,33 @@ def test_deterministic_for_a_seed_and_different_across_seeds():
     np.testing.assert_array_equal(a, synthetic.render_image(5, seed=1, index=4))
     assert not np.array_equal(a, synthetic.render_image(5, seed=2, index=4))
     assert not np.array_equal(a, synthetic.render_image(5, seed=1, index=5))
+    assert not np.array_equal(a, synthetic.render_image(5, seed=1, index=4, version=5))
+
+
+def _block_means(image: np.ndarray) -> np.ndarray:
+    """Mean of each 32 x 32 block per channel: what a generator version draws, blind to JPEG encoders' last bits."""
+    return image.reshape(8, 32, 8, 32, 3).mean(axis=(1, 3))
+
+
+def write_generator_reference():
+    """Run once when a version is added (never to make a changed version pass): python3 -c "import sys;
+    sys.path[:0] = ['tests', '.']; import test_synthetic as t; t.write_generator_reference()"."""
+    reference = {str(v): [np.round(_block_means(synthetic.render_image(label, seed=0, index=label, version=v)), 2).tolist()
+                          for label in range(10)] for v in synthetic.GENERATOR_VERSIONS}
+    GENERATOR_REFERENCE.write_text(json.dumps(reference, separators=(",", ":")) + "\n")
+
+
+GENERATOR_REFERENCE = REPO / "tests" / "generator_reference.json"
+
+
+@pytest.mark.parametrize("version", synthetic.GENERATOR_VERSIONS)
+def test_every_generator_version_still_draws_what_it_drew(version):
+    """v2 made the shipped checkpoints' training file and v5 the one docs/benchmarks.md measures: a change to the shared
+    renderer must not move either (one image per class, compared as block means)."""
+    reference = json.loads(GENERATOR_REFERENCE.read_text())[str(version)]
+    for label in range(10):
+        now = _block_means(synthetic.render_image(label, seed=0, index=label, version=version))
+        assert np.abs(now - np.array(reference[label])).max() < 0.75, f"class {label} of v{version} changed"
 
 
 def test_same_file_whatever_the_worker_count(tmp_path):
@@ -82,7 +109,8 @@ def test_a_partial_with_other_parameters_is_not_resumed(tmp_path):
     assert starts[0] == 0 and Galaxy10(out).attrs["seed"] == 5
 
 
-def test_classes_look_different_in_the_expected_ways():
+@pytest.mark.parametrize("version", synthetic.GENERATOR_VERSIONS)
+def test_classes_look_different_in_the_expected_ways(version):
     """Cheap physical checks: spiral disks are bluer than smooth galaxies, edge-ons elongated."""
     y, x = np.indices((256, 256)) - 127.5
     disk_zone = (np.hypot(x, y) >= 15) & (np.hypot(x, y) < 40)
@@ -90,14 +118,14 @@ def test_classes_look_different_in_the_expected_ways():
     def blue_minus_red(label, k):
         # 15-40 px from the centre, where a spiral's disk and arms are: in the real check set loose spirals are
         # bluer there than round smooth galaxies (their centres are not: spiral bulges are as red as ellipticals).
-        ring = synthetic.render_image(label, seed=11, index=k).astype(float)[disk_zone]
+        ring = synthetic.render_image(label, seed=11, index=k, version=version).astype(float)[disk_zone]
         return ring[:, 2].mean() - ring[:, 0].mean()
 
     bluer = {label: np.mean([blue_minus_red(label, k) for k in range(6)]) for label in (2, 7)}
     assert bluer[7] > bluer[2] + 5, "loose spirals' disks should be bluer than round smooth galaxies"
 
     def elongation(label, k):
-        img = synthetic.render_image(label, seed=11, index=k).astype(float).sum(axis=2)
+        img = synthetic.render_image(label, seed=11, index=k, version=version).astype(float).sum(axis=2)
         centre = img[64:192, 64:192]
         # the bright region around the centre only: a bright field star elsewhere is not the galaxy's shape
         regions, _ = ndimage.label(centre > np.percentile(centre, 97))
@@ -116,3 +144,20 @@ def test_cli_synth_writes_a_file_and_reports_it(tmp_path):
     assert json.loads(done.stdout)["count"] == 12 and out.exists()
     bad = subprocess.run([sys.executable, "-m", "galaxy_core", "synth", "--out", str(out), "--n", "0"], cwd=REPO, capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("error: argument --n: 0 is outside 1 to 2,000,000")
+
+
+def test_cli_synth_writes_the_generator_version_asked_for(tmp_path):
+    def synth(*flags):
+        return subprocess.run([sys.executable, "-m", "galaxy_core", "synth", "--n", "3", "--workers", "1", *flags],
+                              cwd=REPO, capture_output=True, text=True)
+
+    done = synth("--out", str(tmp_path / "v5.h5"), "--generator-version", "5")
+    assert done.returncode == 0, done.stderr
+    written = Galaxy10(tmp_path / "v5.h5")
+    assert written.attrs["generator_version"] == 5
+    np.testing.assert_array_equal(written.image(0), synthetic.render_image(int(written.labels[0]), seed=0, index=0, version=5))
+    unknown = synth("--out", str(tmp_path / "v3.h5"), "--generator-version", "3")
+    assert unknown.returncode == 2 and unknown.stderr.strip() == "error: There is no synthetic generator version 3: use one of 2, 5."
+    assert not (tmp_path / "v3.h5").exists() and not synthetic.partial_path(tmp_path / "v3.h5").exists()
+    default = synth("--default", "--generator-version", "5")
+    assert default.returncode == 2 and "--out FILE" in default.stderr

@@ -6,12 +6,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from galaxy_core.classes import NUM_CLASSES, REAL_COUNTS
+from galaxy_core.data.synthetic.looks import GENERATOR_VERSION, look_for
 from galaxy_core.errors import UserError
 
 GENERATOR = "galaxy_core.synthetic"
-# v2: matched to real cutouts by benchmarks/domain_gap.py (JPEG artefacts, more faint sources,
-# redder edge-on disks, bright merger and disturbed cores, smaller smooth galaxies).
-GENERATOR_VERSION = 2
 
 
 def class_counts(n: int, balance: str = "real") -> np.ndarray:
@@ -42,9 +40,10 @@ class Catalogue:
     pxscale: np.ndarray
 
 
-def make_catalogue(n: int, seed: int, balance: str = "real") -> Catalogue:
-    """Labels (shuffled) and sky metadata for n galaxies, deterministic for the seed."""
-    rng = np.random.default_rng([seed, GENERATOR_VERSION, 0])
+def make_catalogue(n: int, seed: int, balance: str = "real", version: int = GENERATOR_VERSION) -> Catalogue:
+    """Labels (shuffled) and sky metadata for n galaxies, deterministic for the seed and version."""
+    look_for(version)  # an unknown version fails here, with the versions there are
+    rng = np.random.default_rng([seed, version, 0])
     labels = np.repeat(np.arange(NUM_CLASSES), class_counts(n, balance))
     labels = rng.permutation(labels).astype(np.uint8)
     ra = rng.uniform(0.0, 360.0, n)

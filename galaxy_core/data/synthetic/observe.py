@@ -9,8 +9,8 @@ import numpy as np
 import scipy.fft
 from PIL import Image
 
-from galaxy_core.data.synthetic.catalogue import GENERATOR_VERSION
-from galaxy_core.data.synthetic.morphologies import CROWDING, RENDERERS, SIZE_RANGE, SURFACE_BRIGHTNESS, field_objects
+from galaxy_core.data.synthetic.looks import GENERATOR_VERSION, look_for
+from galaxy_core.data.synthetic.morphologies import RENDERERS, field_objects
 from galaxy_core.data.synthetic.scene import IMAGE_SIZE, Scene
 
 BANDS = ("g", "r", "z")
@@ -50,17 +50,18 @@ def _psf_otfs(fwhm_per_band) -> np.ndarray:
 _NOISE_OTF = _gaussian_otf(0.55) / np.sqrt(np.mean(_gaussian_otf(0.55) ** 2))
 
 
-def render_image(label: int, seed: int, index: int) -> np.ndarray:
+def render_image(label: int, seed: int, index: int, version: int = GENERATOR_VERSION) -> np.ndarray:
     """One synthetic Galaxy10 image (256, 256, 3) uint8 of the given class; pure function of its inputs."""
-    rng = np.random.default_rng([seed, GENERATOR_VERSION, 1, index])
-    scene = Scene(rng)
-    size = rng.uniform(*SIZE_RANGE[label])
+    look = look_for(version)
+    rng = np.random.default_rng([seed, version, 1, index])
+    scene = Scene(rng, look)
+    size = rng.uniform(*look.size_range[label])
     # Surface brightness, not total flux, sets how bright a galaxy looks: flux grows with area.
-    flux = 10 ** rng.uniform(-0.15, 0.3) * size**2 * SURFACE_BRIGHTNESS[label]
+    flux = 10 ** rng.uniform(*look.flux_spread_dex) * size**2 * look.surface_brightness[label]
     RENDERERS[label](scene, rng, size, flux)
-    field_objects(scene, rng, CROWDING[label])
+    field_objects(scene, rng, look.crowding[label])
 
-    seeing = rng.uniform(2.0, 4.2)  # PSF FWHM in pixels of the resampled cutout
+    seeing = rng.uniform(*look.seeing_fwhm)  # PSF FWHM in pixels of the resampled cutout
     # JPEG compression adds about 15% to the apparent noise, so the sky is drawn quieter.
     sky_sigma = rng.uniform(0.0034, 0.0064) * np.array([0.45, 1.0, 1.6], dtype=np.float32)  # g, r, z
     # Gaussian sky noise from numpy's float32 generator: 4x faster here than GalSim's GaussianNoise.

@@ -9,13 +9,13 @@ from __future__ import annotations
 import galsim
 import numpy as np
 
+from galaxy_core.data.synthetic.looks import Look
+
 IMAGE_SIZE = 256
 
-# Colours as g, r, z flux ratios (r = 1): old red stars, a mixed disk, young blue stars.
-# In the stretch below a neutral (white) source is about g:r:z = 0.57:1:1.55; real disks and
-# arms are only mildly bluer than that (docs/contact_sheet.jpg measures it per class).
-OLD = np.array([0.45, 1.0, 1.62])
-MIXED = np.array([0.55, 1.0, 1.48])
+# Colours as g, r, z flux ratios (r = 1); old and mixed stars are each version's (`Look`), young blue
+# stars are the same in all. In the stretch a neutral (white) source is about g:r:z = 0.57:1:1.55; real
+# disks and arms are only mildly bluer than that (docs/contact_sheet.jpg measures it per class).
 YOUNG = np.array([0.72, 1.0, 1.22])
 DUST_TAU = np.array([1.0, 0.72, 0.45])  # relative attenuation per band
 
@@ -25,8 +25,9 @@ GRID = np.arange(IMAGE_SIZE) - (IMAGE_SIZE - 1) / 2.0
 class Scene:
     """Flux layers for one image: `sharp` gets the PSF, `soft` the PSF and an extra blur."""
 
-    def __init__(self, rng: np.random.Generator):
+    def __init__(self, rng: np.random.Generator, look: Look):
         self.rng = rng
+        self.look = look
         self.sharp = np.zeros((3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
         self.soft = np.zeros((3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
         self._canvas = galsim.ImageD(IMAGE_SIZE, IMAGE_SIZE, scale=1.0)
@@ -107,7 +108,7 @@ def clumps(scene: Scene, weight_map: np.ndarray, count: int, total_flux: float, 
 
 def disk_galaxy(scene, flux, scale_length, q, beta, centre, bulge_fraction, bulge_n, arms=None, bar=None, clumpy=0.0):
     """Bulge + exponential disk, optionally with spiral arms and a bar; returns the face-on coords."""
-    rng = scene.rng
+    rng, look = scene.rng, scene.look
     disk = galsim.Exponential(scale_radius=scale_length, flux=1.0).shear(q=q, beta=beta * galsim.radians)
     disk_mono = draw_mono(scene, disk, centre)
     radius, angle = face_on(q, beta, centre)
@@ -117,19 +118,19 @@ def disk_galaxy(scene, flux, scale_length, q, beta, centre, bulge_fraction, bulg
         strength = rng.uniform(0.3, 0.6)
         arm_light = disk_mono * pattern
         arm_light *= disk_mono.sum() / max(arm_light.sum(), 1e-12)
-        scene.add_mono(disk_flux * (1 - strength) * disk_mono, jitter(rng, MIXED))
-        scene.add_mono(disk_flux * strength * arm_light, jitter(rng, 0.5 * (MIXED + YOUNG)))
+        scene.add_mono(disk_flux * (1 - strength) * disk_mono, jitter(rng, look.mixed))
+        scene.add_mono(disk_flux * strength * arm_light, jitter(rng, 0.5 * (look.mixed + YOUNG)))
         clumps(scene, arm_light, int(rng.integers(10, 40) * (1 + clumpy)), disk_flux * strength * (0.2 + 0.2 * clumpy))
     else:
-        scene.add_mono(disk_flux * disk_mono, jitter(rng, MIXED))
+        scene.add_mono(disk_flux * disk_mono, jitter(rng, look.mixed))
     if bar is not None:
         bar_profile = galsim.Sersic(n=0.5, half_light_radius=bar["length"] * 0.6, flux=1.0)
         bar_profile = bar_profile.shear(q=bar["q"], beta=bar["angle"] * galsim.radians).shear(q=q, beta=beta * galsim.radians)
-        scene.draw(bar_profile, jitter(rng, 0.5 * (OLD + MIXED)) * flux * bar["fraction"], centre)
+        scene.draw(bar_profile, jitter(rng, 0.5 * (look.old + look.mixed)) * flux * bar["fraction"], centre)
     if bulge_fraction > 0:
         bulge_q = float(np.clip(q + rng.uniform(0.2, 0.5), 0.5, 1.0))
         bulge = sersic(bulge_n, scale_length * rng.uniform(0.25, 0.5), bulge_q, beta)
-        scene.draw(bulge, jitter(rng, OLD) * flux * bulge_fraction, centre)
+        scene.draw(bulge, jitter(rng, look.old) * flux * bulge_fraction, centre)
     return radius, angle
 
 

@@ -14,7 +14,8 @@ import numpy as np
 
 from galaxy_core.data.galaxy10 import IMAGES_KEY, LABELS_KEY
 from galaxy_core.data.galaxy10_writer import create_galaxy10_datasets
-from galaxy_core.data.synthetic.catalogue import GENERATOR, GENERATOR_VERSION, make_catalogue
+from galaxy_core.data.synthetic.catalogue import GENERATOR, make_catalogue
+from galaxy_core.data.synthetic.looks import GENERATOR_VERSION
 from galaxy_core.data.synthetic.observe import render_image
 from galaxy_core.data.synthetic.scene import IMAGE_SIZE
 from galaxy_core.errors import UserError
@@ -24,12 +25,12 @@ BLOCK = 32  # images per worker task and per flush of the output file
 COMPRESSION_LEVEL = 4
 
 
-def _render_block(task: tuple[int, int, np.ndarray]) -> tuple[int, list[bytes]]:
+def _render_block(task: tuple[int, int, int, np.ndarray]) -> tuple[int, list[bytes]]:
     """Render and gzip a block of images in a worker: HDF5's deflate filter stores zlib streams,
     so the main process only writes finished chunks and both cores keep rendering."""
     galsim.set_omp_threads(1)  # one process per core already; more threads only contend
-    start, seed, labels = task
-    return start, [zlib.compress(render_image(int(label), seed, start + k).tobytes(), COMPRESSION_LEVEL)
+    start, seed, version, labels = task
+    return start, [zlib.compress(render_image(int(label), seed, start + k, version).tobytes(), COMPRESSION_LEVEL)
                    for k, label in enumerate(labels)]
 
 
@@ -66,16 +67,18 @@ def generate(
     balance: str = "real",
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    version: int = GENERATOR_VERSION,
 ) -> Path:
-    """Write a synthetic Galaxy10 file of n images. Resumes an interrupted run; atomic at the end."""
+    """Write a synthetic Galaxy10 file of n images with the given generator version (`looks.py`).
+    Resumes an interrupted run; atomic at the end."""
     out = Path(out)
     if n < 1:
         raise UserError(f"--n must be at least 1 (got {n}).")
     if seed < 0:
         raise UserError(f"--seed must be zero or positive (got {seed}).")
     out.parent.mkdir(parents=True, exist_ok=True)
-    catalogue = make_catalogue(n, seed, balance)
-    params = {"synthetic": True, "generator": GENERATOR, "generator_version": GENERATOR_VERSION,
+    catalogue = make_catalogue(n, seed, balance, version)
+    params = {"synthetic": True, "generator": GENERATOR, "generator_version": version,
               "seed": seed, "n": n, "balance": balance}
     partial = partial_path(out)
     done = _resumable(partial, params)
@@ -91,7 +94,7 @@ def generate(
                 f[key][...] = getattr(catalogue, key)
     if progress:
         progress(done, n)
-    tasks = [(s, seed, catalogue.labels[s : s + BLOCK]) for s in range(done, n, BLOCK)]
+    tasks = [(s, seed, version, catalogue.labels[s : s + BLOCK]) for s in range(done, n, BLOCK)]
     count = worker_count(workers)
     with h5py.File(partial, "r+") as f:
         images = f[IMAGES_KEY]
