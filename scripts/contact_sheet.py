@@ -1,9 +1,9 @@
 """Contact sheet: real Galaxy10 DECaLS images beside synthetic ones, one row per class.
 
-    python scripts/contact_sheet.py [--real ../shared/galaxy10_real] [--out docs/contact_sheet.jpg]
+    python scripts/contact_sheet.py [--real DIR] [--generator-version 2|5] [--out docs/contact_sheet.jpg]
 
-Real images come from the team's reference folder (never copied into the project); synthetic
-ones are rendered with the generator's default seed. Also prints, per class, the mean colour
+Real images come from the real check set shipped in the package (or any folder with a labels.csv);
+synthetic ones are rendered with seed 0 by the given generator version (default: the default's). Also prints, per class, the mean colour
 and background noise of both sets, so the comparison is a number as well as a picture.
 """
 from __future__ import annotations
@@ -21,7 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from galaxy_core.classes import CLASSES  # noqa: E402
-from galaxy_core.data.synthetic import render_image  # noqa: E402
+from galaxy_core.data.labelled_images import REAL_SAMPLE_DIR  # noqa: E402
+from galaxy_core.data.synthetic import GENERATOR_VERSION, render_image  # noqa: E402
 
 THUMB = 128
 PER_SIDE = 4
@@ -40,9 +41,11 @@ def stats(images: list[np.ndarray]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--real", default=str(REPO.parent / "shared" / "galaxy10_real"))
+    parser.add_argument("--real", default=str(REAL_SAMPLE_DIR), help="folder with labels.csv (default: the real check set)")
+    parser.add_argument("--generator-version", type=int, default=GENERATOR_VERSION)
     parser.add_argument("--out", default=str(REPO / "docs" / "contact_sheet.jpg"))
     args = parser.parse_args()
+    version = args.generator_version
     real_dir = Path(args.real)
     rows = list(csv.DictReader(open(real_dir / "labels.csv")))
     width = LABEL_WIDTH + 2 * PER_SIDE * THUMB + 12
@@ -50,19 +53,20 @@ def main() -> None:
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default()
     draw.text((LABEL_WIDTH + 4, 8), "real Galaxy10 DECaLS", fill=(0, 0, 0), font=font)
-    draw.text((LABEL_WIDTH + PER_SIDE * THUMB + 16, 8), "synthetic (galaxy_core.synthetic, seed 0)", fill=(0, 0, 0), font=font)
+    draw.text((LABEL_WIDTH + PER_SIDE * THUMB + 16, 8), f"synthetic (galaxy_core.synthetic v{version}, seed 0)", fill=(0, 0, 0), font=font)
     report = {}
     for galaxy_class in CLASSES:
         files = sorted((r["file"] for r in rows if int(r["label"]) == galaxy_class.index), key=lambda f: ("curated" not in f, f))
         real = [np.asarray(Image.open(real_dir / f).convert("RGB")) for f in files[:PER_SIDE]]
-        fake = [render_image(galaxy_class.index, seed=0, index=1000 * galaxy_class.index + k) for k in range(PER_SIDE)]
+        fake = [render_image(galaxy_class.index, seed=0, index=1000 * galaxy_class.index + k, version=version) for k in range(PER_SIDE)]
         top = HEADER + galaxy_class.index * THUMB
         draw.text((6, top + THUMB // 2 - 6), f"{galaxy_class.index} {galaxy_class.name}", fill=(0, 0, 0), font=font)
         for k, image in enumerate(real + fake):
             left = LABEL_WIDTH + k * THUMB + (12 if k >= PER_SIDE else 0)
             sheet.paste(Image.fromarray(image).resize((THUMB, THUMB), Image.Resampling.LANCZOS), (left, top))
         all_real = [np.asarray(Image.open(real_dir / f).convert("RGB")) for f in files]
-        all_fake = [render_image(galaxy_class.index, seed=0, index=1000 * galaxy_class.index + k) for k in range(len(files))]
+        all_fake = [render_image(galaxy_class.index, seed=0, index=1000 * galaxy_class.index + k, version=version)
+                    for k in range(len(files))]
         report[galaxy_class.name] = {"real": stats(all_real), "synthetic": stats(all_fake)}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.out, quality=88)
