@@ -17,6 +17,8 @@ Surveys colour stretch and, for real cutouts, JPEG compression):
 - sky: median brightness of the 16-pixel top and bottom strips; noise: robust sigma of neighbour
   differences there, over sqrt(2); noise corr: correlation of horizontally neighbouring sky pixels
 - sharpness: the central 3x3 mean over the central 9x9 mean (a PSF/concentration proxy)
+- structure: how crisp the galaxy's features are 10-40 px out (spiral arms, knots, thin disks): the spread of a
+  band-pass image (Gaussian blur of 1.5 px minus one of 6 px) in that ring over the ring's mean above the sky
 - sources: local maxima 5 sigma above the sky beyond 40 px of the centre (stars, neighbours)
 - blockiness: mean jump across 8-pixel block edges over the mean jump elsewhere (JPEG artefacts; 1 = none)
 Each class's real and synthetic means are compared with Welch's t-test; a cell is in bold at p < 0.05, and the
@@ -35,6 +37,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -45,10 +48,11 @@ from galaxy_core.data.galaxy10 import Galaxy10  # noqa: E402
 from galaxy_core.data.labelled_images import read_labelled_folder, real_sample  # noqa: E402
 
 STATISTICS = ("size", "axis ratio", "centre", "g-r", "r-z", "outer g-r", "outer r-z", "sky", "noise", "noise corr", "sharpness",
-              "sources", "blockiness")
+              "structure", "sources", "blockiness")
 _Y, _X = np.indices((256, 256)) - 127.5
 _R = np.hypot(_X, _Y)
 _OUTER_RING = (_R >= 15) & (_R < 40)
+_STRUCTURE_RING = (_R >= 10) & (_R < 40)
 
 
 def image_statistics(image: np.ndarray) -> np.ndarray:
@@ -73,6 +77,8 @@ def image_statistics(image: np.ndarray) -> np.ndarray:
     centre_rgb = rgb[c, c].reshape(-1, 3).mean(axis=0) + 1.0
     outer_rgb = rgb[_OUTER_RING].mean(axis=0) + 1.0
     sharp = lum[127:130, 127:130].mean() / (lum[124:133, 124:133].mean() + 1e-9)
+    band_pass = ndimage.gaussian_filter(lum, 1.5) - ndimage.gaussian_filter(lum, 6.0)
+    structure = band_pass[_STRUCTURE_RING].std() / max(lum[_STRUCTURE_RING].mean() - sky, 1.0)
     outer = (_R > 40) & (lum > sky + 5 * max(noise, 0.5))
     padded = np.pad(lum, 1, mode="edge")
     neighbours = np.stack([padded[1 + dy : 257 + dy, 1 + dx : 257 + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx])
@@ -82,7 +88,7 @@ def image_statistics(image: np.ndarray) -> np.ndarray:
     elsewhere = np.delete(jumps, np.s_[7::8], axis=1).mean()
     return np.array([size, axis_ratio, lum[125:130, 125:130].mean(), np.log(centre_rgb[2] / centre_rgb[1]),
                      np.log(centre_rgb[1] / centre_rgb[0]), np.log(outer_rgb[2] / outer_rgb[1]), np.log(outer_rgb[1] / outer_rgb[0]),
-                     sky, noise, corr, sharp, sources, at_edges / (elsewhere + 1e-9)])
+                     sky, noise, corr, sharp, structure, sources, at_edges / (elsewhere + 1e-9)])
 
 
 PROFILE_RADII = (1, 3, 5, 8, 12, 15, 20, 25, 30, 40)

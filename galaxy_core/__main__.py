@@ -404,8 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--balance", choices=("real", "uniform"), default="real", help="class balance (default: the real counts)")
     synth.add_argument("--workers", type=_ranged(int, 1, 256), default=None, help="processes (default: one per core)")
     synth.add_argument("--generator-version", type=int, default=None,
-                       help="2 (default: the shipped checkpoints were trained on it) or 5 (matches the real check set's "
-                            "statistics class by class; see galaxy_core/data/synthetic/looks.py)")
+                       help="2 (default: the shipped checkpoints were trained on it), 5 or 6 (closer to the real check set's "
+                            "image statistics; galaxy_core/data/synthetic/looks.py says how each differs)")
     synth.set_defaults(run=cmd_synth)
 
     info = commands.add_parser("info", help="describe a Galaxy10 file as one JSON object")

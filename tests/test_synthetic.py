@@ -157,7 +157,8 @@ def test_cli_synth_writes_the_generator_version_asked_for(tmp_path):
     assert written.attrs["generator_version"] == 5
     np.testing.assert_array_equal(written.image(0), synthetic.render_image(int(written.labels[0]), seed=0, index=0, version=5))
     unknown = synth("--out", str(tmp_path / "v3.h5"), "--generator-version", "3")
-    assert unknown.returncode == 2 and unknown.stderr.strip() == "error: There is no synthetic generator version 3: use one of 2, 5."
+    versions = ", ".join(map(str, synthetic.GENERATOR_VERSIONS))
+    assert unknown.returncode == 2 and unknown.stderr.strip() == f"error: There is no synthetic generator version 3: use one of {versions}."
     assert not (tmp_path / "v3.h5").exists() and not synthetic.partial_path(tmp_path / "v3.h5").exists()
     default = synth("--default", "--generator-version", "5")
     assert default.returncode == 2 and "--out FILE" in default.stderr

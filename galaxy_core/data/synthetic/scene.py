@@ -115,12 +115,12 @@ def disk_galaxy(scene, flux, scale_length, q, beta, centre, bulge_fraction, bulg
     disk_flux = flux * (1.0 - bulge_fraction)
     if arms is not None:
         pattern = spiral_pattern(radius, angle, **arms)
-        strength = rng.uniform(0.3, 0.6)
+        strength = rng.uniform(*look.arm_strength)
         arm_light = disk_mono * pattern
         arm_light *= disk_mono.sum() / max(arm_light.sum(), 1e-12)
         scene.add_mono(disk_flux * (1 - strength) * disk_mono, jitter(rng, look.mixed))
         scene.add_mono(disk_flux * strength * arm_light, jitter(rng, 0.5 * (look.mixed + YOUNG)))
-        clumps(scene, arm_light, int(rng.integers(10, 40) * (1 + clumpy)), disk_flux * strength * (0.2 + 0.2 * clumpy))
+        clumps(scene, arm_light, int(rng.integers(10, 40) * (1 + clumpy)), disk_flux * strength * (0.2 + 0.2 * clumpy) * look.clump_flux)
     else:
         scene.add_mono(disk_flux * disk_mono, jitter(rng, look.mixed))
     if bar is not None:
