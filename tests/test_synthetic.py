@@ -64,8 +64,8 @@ GENERATOR_REFERENCE = REPO / "tests" / "generator_reference.json"
 
 @pytest.mark.parametrize("version", synthetic.GENERATOR_VERSIONS)
 def test_every_generator_version_still_draws_what_it_drew(version):
-    """v2 made the shipped checkpoints' training file and v5 the one docs/benchmarks.md measures: a change to the shared
-    renderer must not move either (one image per class, compared as block means)."""
+    """v2 made the shipped checkpoints' training file, and docs/benchmarks.md measures files of v5 and v6: a change to
+    the shared renderer must not move any of them (one image per class, compared as block means)."""
     reference = json.loads(GENERATOR_REFERENCE.read_text())[str(version)]
     for label in range(10):
         now = _block_means(synthetic.render_image(label, seed=0, index=label, version=version))
