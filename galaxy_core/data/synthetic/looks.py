@@ -2,9 +2,10 @@
 
 v2 is the default: the shipped checkpoints were trained on it, and the default dataset's name and
 fingerprint are v2's. v5 and v6 match the real check set class by class (benchmarks/domain_gap.py: no
-class differs beyond chance; v6 also in how crisp the galaxies are). Whether models trained on them
-recognise more real galaxies is measured in docs/benchmarks.md ("Generators v5 and v6"). All stay, so
-that every result there can be reproduced: `synth --out FILE --generator-version 6`.
+class differs beyond chance; v6 also in how crisp the galaxies are), yet CNNs trained on v6 recognise
+as many real galaxies as v2's, over six seeds (docs/benchmarks.md, "How crisp the galaxies are, and
+generator v6"). All stay, so that every result there can be reproduced: `synth --out FILE
+--generator-version 6`.
 """
 from __future__ import annotations
 
