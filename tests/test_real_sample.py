@@ -285,6 +285,22 @@ def test_domain_gap_statistics_see_jpeg_blocks_and_mark_only_differences_beyond_
     assert crisp > 1.5 * blurred and crisp > 3 * smooth
 
 
+def test_mixing_generator_versions_takes_every_other_galaxy_from_each_file(tiny_h5, tmp_path):
+    from galaxy_core.data.galaxy10 import Galaxy10
+    from galaxy_core.data.synthetic import generate
+
+    v6 = generate(tmp_path / "v6.h5", 30, seed=3, workers=1, version=6)
+    mixed = Galaxy10(benchmark("mix_generators").mix([tiny_h5, v6], tmp_path / "mixed.h5"))
+    sources = [Galaxy10(tiny_h5), Galaxy10(v6)]
+    assert len(mixed) == 30 and mixed.is_synthetic and mixed.attrs["generator_version"] == "2+6"
+    for i in (0, 1, 28, 29):
+        np.testing.assert_array_equal(mixed.image(i), sources[i % 2].image(i))
+        assert mixed.labels[i] == sources[i % 2].labels[i]
+    assert not (tmp_path / "mixed.h5.partial").exists()
+    with pytest.raises(UserError, match="same size"):
+        benchmark("mix_generators").mix([tiny_h5, generate(tmp_path / "small.h5", 12, seed=3, workers=1)], tmp_path / "bad.h5")
+
+
 def test_calibrated_checkpoints_flag_every_non_galaxy_image(tiny_checkpoints, tiny_h5):
     from galaxy_core.inference.predictor import Predictor
 
