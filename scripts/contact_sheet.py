@@ -1,9 +1,10 @@
 """Contact sheet: real Galaxy10 DECaLS images beside synthetic ones, one row per class.
 
-    python scripts/contact_sheet.py [--real DIR] [--generator-version 2|5] [--out docs/contact_sheet.jpg]
+    python scripts/contact_sheet.py [--real DIR] [--generator-version 2|5|6] [--out docs/contact_sheet.jpg]
 
 Real images come from the real check set shipped in the package (or any folder with a labels.csv);
-synthetic ones are rendered with seed 0 by the given generator version (default: the default's). Also prints, per class, the mean colour
+synthetic ones are rendered with seed 0 by the given generator version (default: the default's).
+Also prints, per class, the mean colour
 and background noise of both sets, so the comparison is a number as well as a picture.
 """
 from __future__ import annotations
