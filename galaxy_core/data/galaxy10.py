@@ -25,6 +25,7 @@ from galaxy_core.errors import DataFileError
 from galaxy_core.fileio import os_error_reason, short_path
 
 IMAGES_KEY = "images"
+MASKS_KEY = "masks"  # synthetic files made with `synth --masks`: where each image's light comes from
 LABELS_KEY = "ans"
 METADATA_KEYS = ("ra", "dec", "redshift", "pxscale")
 SCHEMA_KEYS = (IMAGES_KEY, LABELS_KEY, *METADATA_KEYS)
@@ -242,6 +243,28 @@ class Galaxy10:
             out[position] = self.image(indices[position])
         return out
 
+    @property
+    def has_masks(self) -> bool:
+        """Whether the file holds a valid `masks` dataset (synthetic files made with `synth --masks`)."""
+        with h5py.File(self.path, "r") as f:
+            masks = f.get(MASKS_KEY)
+            return (isinstance(masks, h5py.Dataset) and masks.dtype == np.uint8
+                    and masks.shape == (len(self), *self.image_shape[:2]))
+
+    def masks(self, indices: Iterable[int]) -> np.ndarray:
+        """The ground-truth masks of several images as (k, H, W) uint8 (0 sky, 1 target galaxy, 2 star or neighbour)."""
+        if not self.has_masks:
+            raise DataFileError(f"{self.path.name} has no masks: write a file with them by `python -m galaxy_core synth --out FILE --masks`.")
+        indices = np.asarray([self._check_index(i) for i in indices], dtype=np.int64)
+        order = np.argsort(indices, kind="stable")
+        out = np.empty((len(indices), *self.image_shape[:2]), dtype=np.uint8)
+        try:
+            with h5py.File(self.path, "r") as f:
+                out[order] = f[MASKS_KEY][np.unique(indices)][np.searchsorted(np.unique(indices), indices[order])]
+        except (OSError, *HDF5_DAMAGE):
+            raise _damaged(self.path) from None
+        return out
+
     def iter_blocks(self, block: int = 256) -> Iterable[tuple[int, np.ndarray]]:
         """Sequential (start, images) blocks: the efficient way to stream the whole file."""
         images = self._images()
@@ -323,6 +346,7 @@ class Galaxy10:
             info["imported_from"] = self.attrs.get("source")
         if self.is_synthetic:
             info["generator"] = {k: self.attrs.get(k) for k in ("generator", "generator_version", "seed")}
+            info["masks"] = self.has_masks
         return info
 
 

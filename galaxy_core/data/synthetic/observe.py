@@ -1,27 +1,20 @@
 """Observing a scene as the Legacy Surveys did: Moffat PSF, correlated sky noise, and the asinh
-g/r/z colour stretch to RGB. `render_image` makes one synthetic Galaxy10 image."""
+g/r/z colour stretch to RGB (`data/stretch.py`). `render_bands` makes one synthetic cutout as flux images (and, when
+asked, the mask of where its light comes from); `render_image` makes it the Galaxy10 JPEG."""
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import galsim
 import numpy as np
 import scipy.fft
 from PIL import Image
 
+from galaxy_core.data.stretch import LEGACY_SURVEYS, legacy_rgb
 from galaxy_core.data.synthetic.looks import GENERATOR_VERSION, look_for
 from galaxy_core.data.synthetic.morphologies import RENDERERS, field_objects
 from galaxy_core.data.synthetic.scene import IMAGE_SIZE, Scene
-
-BANDS = ("g", "r", "z")
-
-
-# Legacy Surveys RGB mapping (legacypipe's sdss_rgb with the DR viewer's scales):
-# z -> red, r -> green, g -> blue.
-RGB_PLANE = {"g": 2, "r": 1, "z": 0}
-RGB_SCALE = np.array([6.0, 3.4, 2.2], dtype=np.float64)[:, None, None]  # g, r, z
-RGB_OFFSET = 0.03
-RGB_Q = 20.0
 
 
 _FREQ_Y = np.fft.fftfreq(IMAGE_SIZE)[:, None]
@@ -50,8 +43,27 @@ def _psf_otfs(fwhm_per_band) -> np.ndarray:
 _NOISE_OTF = _gaussian_otf(0.55) / np.sqrt(np.mean(_gaussian_otf(0.55) ** 2))
 
 
-def render_image(label: int, seed: int, index: int, version: int = GENERATOR_VERSION) -> np.ndarray:
-    """One synthetic Galaxy10 image (256, 256, 3) uint8 of the given class; pure function of its inputs."""
+@dataclass(frozen=True)
+class Rendered:
+    """One synthetic cutout before it becomes a JPEG: its g, r, z flux images (nanomaggies per pixel, sky noise
+    included), the JPEG quality it is saved at, and, when asked for, where its light comes from (`MASK_*`)."""
+
+    bands: np.ndarray  # (3, 256, 256) float32: g, r, z
+    quality: int
+    mask: np.ndarray | None = None  # (256, 256) uint8
+
+
+# The ground truth of what a pixel shows, for scoring explanations: 0 sky, 1 the target galaxy's own light,
+# 2 a foreground star or a neighbour (also where one outshines the target galaxy).
+MASK_SKY, MASK_TARGET, MASK_FIELD = 0, 1, 2
+MASK_SIGMAS = 2.0
+MASK_THRESHOLD = (f"a pixel is light where its noise-free flux, in the stretch's mean of g, r, z (scales 6.0, 3.4, 2.2), is above "
+                  f"{MASK_SIGMAS:g} sigma of the sky noise there; 1 where the target galaxy's light is, 2 where a star's or "
+                  "neighbour's is and outshines the target's, 0 elsewhere")
+
+
+def render_bands(label: int, seed: int, index: int, version: int = GENERATOR_VERSION, masks: bool = False) -> Rendered:
+    """One synthetic Galaxy10 cutout as flux images; a pure function of its inputs (`masks` draws nothing more)."""
     look = look_for(version)
     rng = np.random.default_rng([seed, version, 1, index])
     scene = Scene(rng, look)
@@ -59,6 +71,7 @@ def render_image(label: int, seed: int, index: int, version: int = GENERATOR_VER
     # Surface brightness, not total flux, sets how bright a galaxy looks: flux grows with area.
     flux = 10 ** rng.uniform(*look.flux_spread_dex) * size**2 * look.surface_brightness[label]
     RENDERERS[label](scene, rng, size, flux)
+    target = (scene.sharp.copy(), scene.soft.copy()) if masks else None  # the galaxy alone, before the field
     field_objects(scene, rng, look.crowding[label])
 
     seeing = rng.uniform(*look.seeing_fwhm)  # PSF FWHM in pixels of the resampled cutout
@@ -72,11 +85,34 @@ def render_image(label: int, seed: int, index: int, version: int = GENERATOR_VER
     spectrum = scipy.fft.rfft2(scene.sharp, workers=1)
     spectrum += scipy.fft.rfft2(scene.soft, workers=1) * soft_otf
     spectrum *= psf
+    mask = None if target is None else _light_mask(spectrum, target, soft_otf, psf, sky_sigma)
     spectrum += scipy.fft.rfft2(noise, workers=1) * _NOISE_OTF
-    rgb = legacy_rgb(scipy.fft.irfft2(spectrum, s=(IMAGE_SIZE, IMAGE_SIZE), workers=1))
+    bands = scipy.fft.irfft2(spectrum, s=(IMAGE_SIZE, IMAGE_SIZE), workers=1)
     # Real cutouts reach users as JPEGs (the check set: quality 75 with 4:2:0 chroma, some higher).
     quality = 75 if rng.random() < 0.8 else int(rng.integers(80, 96))
-    return jpeg_round_trip(rgb, quality)
+    return Rendered(bands, quality, mask)
+
+
+def _light_mask(observed: np.ndarray, target: tuple[np.ndarray, np.ndarray], soft_otf, psf, sky_sigma) -> np.ndarray:
+    """Where the target galaxy's and the field's noise-free light (both through the PSF) rise above the sky noise."""
+    sharp, soft = target
+    target_spectrum = (scipy.fft.rfft2(sharp, workers=1) + scipy.fft.rfft2(soft, workers=1) * soft_otf) * psf
+    scales = LEGACY_SURVEYS.scales
+    weights = np.asarray(scales, dtype=np.float32)[:, None, None] / 3.0  # the stretch's mean intensity
+    noise = float(np.sqrt(np.sum((np.asarray(scales) * sky_sigma / 3.0) ** 2)))
+    galaxy = (scipy.fft.irfft2(target_spectrum, s=(IMAGE_SIZE, IMAGE_SIZE), workers=1) * weights).sum(axis=0)
+    field = (scipy.fft.irfft2(observed - target_spectrum, s=(IMAGE_SIZE, IMAGE_SIZE), workers=1) * weights).sum(axis=0)
+    limit = MASK_SIGMAS * noise
+    mask = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+    mask[galaxy > limit] = MASK_TARGET
+    mask[(field > limit) & (field > galaxy)] = MASK_FIELD
+    return mask
+
+
+def render_image(label: int, seed: int, index: int, version: int = GENERATOR_VERSION) -> np.ndarray:
+    """One synthetic Galaxy10 image (256, 256, 3) uint8 of the given class; pure function of its inputs."""
+    rendered = render_bands(label, seed, index, version)
+    return jpeg_round_trip(legacy_rgb(rendered.bands), rendered.quality)
 
 
 def jpeg_round_trip(rgb: np.ndarray, quality: int) -> np.ndarray:
@@ -84,17 +120,3 @@ def jpeg_round_trip(rgb: np.ndarray, quality: int) -> np.ndarray:
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, format="JPEG", quality=quality, subsampling="4:2:0")
     return np.asarray(Image.open(buffer).convert("RGB"))
-
-
-def legacy_rgb(grz: np.ndarray) -> np.ndarray:
-    """g, r, z flux images (3, H, W) to an RGB uint8 image with the Legacy Surveys asinh stretch."""
-    scaled = grz * RGB_SCALE.astype(np.float32) + np.float32(RGB_OFFSET)
-    np.maximum(scaled, 0.0, out=scaled)
-    intensity = scaled.mean(axis=0)
-    intensity[intensity == 0] = 1e-6
-    factor = np.arcsinh(RGB_Q * intensity) / (np.sqrt(RGB_Q) * intensity) * 255.0
-    rgb = np.empty((grz.shape[1], grz.shape[2], 3), dtype=np.float32)
-    for band, name in enumerate(BANDS):
-        np.multiply(scaled[band], factor, out=rgb[:, :, RGB_PLANE[name]])
-    np.clip(rgb, 0, 255, out=rgb)
-    return np.rint(rgb).astype(np.uint8)

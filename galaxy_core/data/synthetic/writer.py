@@ -12,11 +12,12 @@ import galsim
 import h5py
 import numpy as np
 
-from galaxy_core.data.galaxy10 import IMAGES_KEY, LABELS_KEY
+from galaxy_core.data.galaxy10 import IMAGES_KEY, LABELS_KEY, MASKS_KEY
 from galaxy_core.data.galaxy10_writer import create_galaxy10_datasets
 from galaxy_core.data.synthetic.catalogue import GENERATOR, make_catalogue
 from galaxy_core.data.synthetic.looks import GENERATOR_VERSION
-from galaxy_core.data.synthetic.observe import render_image
+from galaxy_core.data.stretch import legacy_rgb
+from galaxy_core.data.synthetic.observe import MASK_THRESHOLD, jpeg_round_trip, render_bands
 from galaxy_core.data.synthetic.scene import IMAGE_SIZE
 from galaxy_core.errors import UserError
 from galaxy_core.fileio import fsync_path
@@ -25,13 +26,18 @@ BLOCK = 32  # images per worker task and per flush of the output file
 COMPRESSION_LEVEL = 4
 
 
-def _render_block(task: tuple[int, int, int, np.ndarray]) -> tuple[int, list[bytes]]:
-    """Render and gzip a block of images in a worker: HDF5's deflate filter stores zlib streams,
-    so the main process only writes finished chunks and both cores keep rendering."""
+def _render_block(task: tuple[int, int, int, np.ndarray, bool]) -> tuple[int, list[bytes], list[bytes]]:
+    """Render and gzip a block of images (and their masks) in a worker: HDF5's deflate filter stores zlib
+    streams, so the main process only writes finished chunks and both cores keep rendering."""
     galsim.set_omp_threads(1)  # one process per core already; more threads only contend
-    start, seed, version, labels = task
-    return start, [zlib.compress(render_image(int(label), seed, start + k, version).tobytes(), COMPRESSION_LEVEL)
-                   for k, label in enumerate(labels)]
+    start, seed, version, labels, masks = task
+    images, mask_chunks = [], []
+    for k, label in enumerate(labels):
+        rendered = render_bands(int(label), seed, start + k, version, masks=masks)
+        images.append(zlib.compress(jpeg_round_trip(legacy_rgb(rendered.bands), rendered.quality).tobytes(), COMPRESSION_LEVEL))
+        if masks:
+            mask_chunks.append(zlib.compress(rendered.mask.tobytes(), COMPRESSION_LEVEL))
+    return start, images, mask_chunks
 
 
 def worker_count(requested: int | None) -> int:
@@ -68,9 +74,11 @@ def generate(
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     version: int = GENERATOR_VERSION,
+    masks: bool = False,
 ) -> Path:
-    """Write a synthetic Galaxy10 file of n images with the given generator version (`looks.py`).
-    Resumes an interrupted run; atomic at the end."""
+    """Write a synthetic Galaxy10 file of n images with the given generator version (`looks.py`); with `masks`,
+    also a `masks` dataset (N, 256, 256) uint8 saying which pixels show the target galaxy (1), a star or a
+    neighbour (2) or sky (0), the ground truth explanations are scored on. Resumes an interrupted run; atomic at the end."""
     out = Path(out)
     if n < 1:
         raise UserError(f"--n must be at least 1 (got {n}).")
@@ -80,12 +88,18 @@ def generate(
     catalogue = make_catalogue(n, seed, balance, version)
     params = {"synthetic": True, "generator": GENERATOR, "generator_version": version,
               "seed": seed, "n": n, "balance": balance}
+    if masks:  # only then: files without masks keep the attributes (and so the fingerprints) they always had
+        params["masks"] = True
     partial = partial_path(out)
     done = _resumable(partial, params)
     if done == 0:
         partial.unlink(missing_ok=True)
         with h5py.File(partial, "w") as f:
             create_galaxy10_datasets(f, n, IMAGE_SIZE, IMAGE_SIZE, COMPRESSION_LEVEL)
+            if masks:
+                mask_set = f.create_dataset(MASKS_KEY, shape=(n, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8,
+                                            chunks=(1, IMAGE_SIZE, IMAGE_SIZE), compression="gzip", compression_opts=COMPRESSION_LEVEL)
+                mask_set.attrs.update(values="0 sky, 1 target galaxy, 2 star or neighbour", threshold=MASK_THRESHOLD)
             f.attrs.update(params)
             f.attrs["completed"] = 0
             f.attrs["description"] = "Synthetic Galaxy10 DECaLS images made by galaxy_core; not real galaxies."
@@ -94,7 +108,7 @@ def generate(
                 f[key][...] = getattr(catalogue, key)
     if progress:
         progress(done, n)
-    tasks = [(s, seed, version, catalogue.labels[s : s + BLOCK]) for s in range(done, n, BLOCK)]
+    tasks = [(s, seed, version, catalogue.labels[s : s + BLOCK], masks) for s in range(done, n, BLOCK)]
     count = worker_count(workers)
     with h5py.File(partial, "r+") as f:
         images = f[IMAGES_KEY]
@@ -109,9 +123,11 @@ def generate(
             pool = context.Pool(count)
             results = pool.imap(_render_block, tasks)  # in order: `completed` stays a prefix
         try:
-            for start, chunks in results:
+            for start, chunks, mask_chunks in results:
                 for k, chunk in enumerate(chunks):
                     images.id.write_direct_chunk((start + k, 0, 0, 0), chunk)
+                for k, chunk in enumerate(mask_chunks):
+                    f[MASKS_KEY].id.write_direct_chunk((start + k, 0, 0), chunk)
                 f.attrs["completed"] = start + len(chunks)
                 f.flush()
                 if progress:
