@@ -19,7 +19,7 @@ LAYERS = {
     "inference": ("inference",),
     "evaluation": ("evaluation",),
     "training": ("training",),
-    "interfaces": ("__main__", "dashboard", "service", "catalogue"),
+    "interfaces": ("__main__", "cli", "dashboard", "service", "catalogue"),
 }
 RANK = {top: rank for rank, tops in enumerate(LAYERS.values()) for top in tops}
 STREAMLIT_ALLOWED = ("dashboard",)

@@ -1,0 +1,56 @@
+"""What every command shares: the one-line argparse errors, ranged number types, progress bars, the checkpoints root."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from galaxy_core.errors import UserError
+
+EXIT_USER_ERROR = 2
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line instead of usage + message
+        self.exit(EXIT_USER_ERROR, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def ranged(kind, low, high):
+    """An argparse type that also checks the range: `--image-size 0` is refused, not trained at 256."""
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if kind is int else 'a number'}") from None
+        if not low <= value <= high:  # also refuses nan and inf
+            shown = (f"{low:,} to {high:,}") if kind is int else (f"{low:g} to {high:g}")
+            raise argparse.ArgumentTypeError(f"{text} is outside {shown}")
+        return value
+
+    convert.__name__ = kind.__name__
+    return convert
+
+
+def progress_bar(description: str, unit: str = "img", unit_scale: bool = False):
+    """A tqdm bar on stderr, fed with (done, total) callbacks."""
+    from tqdm import tqdm
+
+    bar = tqdm(desc=description, unit=unit, unit_scale=unit_scale, file=sys.stderr, dynamic_ncols=True,
+               disable=None)  # disabled when stderr is not a terminal
+
+    def update(done: int, total: int | None) -> None:
+        if total is not None and bar.total != total:
+            bar.total = total
+            bar.refresh()
+        bar.update(done - bar.n)
+
+    return bar, update
+
+
+def default_checkpoints() -> list:
+    from galaxy_core.models.checkpoint import find_checkpoints
+    from galaxy_core.settings import checkpoints_root
+
+    found = find_checkpoints(checkpoints_root())
+    if not found:
+        raise UserError(f"No checkpoints found in {checkpoints_root()}: train one with `python -m galaxy_core train --model cnn`.")
+    return found

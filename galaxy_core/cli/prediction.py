@@ -1,0 +1,164 @@
+"""Prediction commands: predict (image files, a sky position, a catalogue) and similar."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from galaxy_core.cli.common import default_checkpoints, progress_bar, ranged
+from galaxy_core.errors import UserError
+from galaxy_core.fileio import require_writable
+
+
+def cmd_predict(args) -> dict:
+    import numpy as np
+
+    from galaxy_core.data.images import load_image
+    from galaxy_core.inference.predictor import Predictor
+    from galaxy_core.settings import select_device
+
+    # `--checkpoints A B img.jpg` is the documented form: a checkpoint is a folder, so anything
+    # else in that greedy list is one of the images that follow it.
+    listed = args.checkpoints or []
+    images = [*args.images, *[p for p in listed if not Path(p).is_dir() and Path(p).suffix]]
+    listed = [p for p in listed if p not in images]
+    sky = args.ra is not None or args.dec is not None
+    if sky and (args.ra is None or args.dec is None or images):
+        raise UserError("A sky position needs both --ra and --dec (in degrees) and no image files.")
+    if args.catalog and (images or sky or not args.out):
+        raise UserError("A catalogue run takes --catalog CSV --out PREDICTIONS.csv, and no image files or --ra/--dec.")
+    if args.out and not args.catalog:
+        raise UserError("--out is for catalogue runs: add --catalog CSV.")
+    if not images and not sky and not args.catalog:
+        raise UserError("predict needs at least one image file, --ra RA --dec DEC, or --catalog CSV --out FILE.")
+    checkpoints = [args.checkpoint] if args.checkpoint else (listed or default_checkpoints())
+    if args.checkpoint and args.ensemble:
+        raise UserError("Give either --checkpoint DIR or --ensemble RULE [--checkpoints DIR ...], not both.")
+    predictor = Predictor(checkpoints, args.ensemble if not args.checkpoint else None, device=str(select_device(args.device)), tta=args.tta)
+    if args.catalog:
+        return _predict_catalogue(args, predictor, checkpoints)
+    if sky:
+        cutout = _cutout_client(args, predictor).fetch(args.ra, args.dec)
+        result = predictor.predict(cutout.image.pixels[None])[0]
+        if not args.json:
+            result.pop("probabilities")
+        result.update(ra=cutout.ra, dec=cutout.dec, url=cutout.url, notes=cutout.image.notes)
+        return {"checkpoints": [str(c) for c in checkpoints], "ensemble": args.ensemble if not args.checkpoint else None,
+                "predictions": [result]}
+    decoded = [load_image(path) for path in images]
+    results = predictor.predict(np.stack([d.pixels for d in decoded]))
+    for path, d, r in zip(images, decoded, results):
+        r["image"] = str(path)
+        r["notes"] = d.notes
+        if not args.json:
+            r.pop("probabilities")
+    return {"checkpoints": [str(c) for c in checkpoints], "ensemble": args.ensemble if not args.checkpoint else None, "predictions": results}
+
+
+def _cutout_client(args, predictor):
+    """The cutout client for `predict --ra/--dec` and `--catalog`: at the models' training pixel scale unless --pixscale says."""
+    from galaxy_core.data.cutouts import CutoutClient, training_pixscale
+
+    pixscale = args.pixscale if args.pixscale is not None else training_pixscale([m.meta for m in predictor.members])
+    return CutoutClient(args.cutout_url, layer=args.layer, pixscale=pixscale, size=args.size)
+
+
+def _predict_catalogue(args, predictor, checkpoints) -> dict:
+    """`predict --catalog`: streamed, resumable; under torchrun each process takes every N-th row, then rank 0 merges."""
+    from galaxy_core.catalogue import merge_shards, run_catalogue, shard_outputs
+
+    out = Path(args.out)
+    require_writable(out)
+    world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    client = _cutout_client(args, predictor)
+    target = out if world == 1 else shard_outputs(out, world)[rank]
+    bar, update = progress_bar(f"catalogue {Path(args.catalog).name}" + (f" (rank {rank})" if world > 1 else ""), unit="row")
+    with bar:
+        counts = run_catalogue(predictor, client, args.catalog, target, args.cutouts_dir, update, rank, world, merged=out)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.init_process_group("gloo")
+        dist.barrier()  # every part file is complete
+        if rank == 0:
+            counts["merged_rows"] = merge_shards(out, world)
+        dist.barrier()
+        dist.destroy_process_group()
+        if rank != 0:
+            return {}
+    return {"checkpoints": [str(c) for c in checkpoints], "catalogue": str(args.catalog), **counts, "out": str(out)}
+
+
+def cmd_similar(args) -> dict:
+    from galaxy_core.data.default import resolve_dataset
+    from galaxy_core.data.galaxy10 import Galaxy10
+    from galaxy_core.data.images import load_image
+    from galaxy_core.evaluation.similarity import (
+        dataset_embeddings,
+        image_embedding,
+        neighbours,
+    )
+    from galaxy_core.models.checkpoint import load_checkpoint
+    from galaxy_core.settings import select_device
+
+    sky = args.ra is not None or args.dec is not None
+    if sum([args.index is not None, args.image is not None, sky]) != 1 or (sky and (args.ra is None or args.dec is None)):
+        raise UserError("similar needs exactly one query: --index I, --image FILE, or --ra RA --dec DEC.")
+    device = select_device(args.device)
+    model, meta = load_checkpoint(args.checkpoint, device)
+    data = Galaxy10(resolve_dataset(args.data))
+    bar, update = progress_bar(f"embeddings of {data.path.name} (once)")
+    with bar:
+        embeddings = dataset_embeddings(args.checkpoint, model, meta, data, device, progress=update)
+    query = {}
+    if args.index is not None:
+        pixels, exclude = data.image(args.index), args.index
+        query = {"index": args.index, "label": int(data.labels[args.index])}
+    elif args.image is not None:
+        pixels, exclude = load_image(args.image).pixels, None
+        query = {"image": str(args.image)}
+    else:
+        from galaxy_core.data.cutouts import CutoutClient, training_pixscale
+
+        cutout = CutoutClient(args.cutout_url, pixscale=training_pixscale([meta])).fetch(args.ra, args.dec)
+        pixels, exclude = cutout.image.pixels, None
+        query = {"ra": cutout.ra, "dec": cutout.dec, "url": cutout.url}
+    found = neighbours(embeddings, data.labels, image_embedding(model, pixels, meta, device), args.k, exclude)
+    return {"checkpoint": str(args.checkpoint), "data": data.path.name, "query": query, "neighbours": found}
+
+
+
+def add_commands(commands) -> None:
+    from galaxy_core.inference.ensemble import RULES
+    from galaxy_core.settings import DEVICES
+
+    pr = commands.add_parser("predict", help="classify JPEG/PNG files")
+    pr.add_argument("images", nargs="*", help="image files (any size or mode: converted as in training)")
+    pr.add_argument("--checkpoint", help="one checkpoint folder")
+    pr.add_argument("--ensemble", choices=RULES, help="combine --checkpoints (default: all in checkpoints/) by this rule")
+    pr.add_argument("--checkpoints", nargs="+")
+    pr.add_argument("--device", default="auto", choices=DEVICES)
+    pr.add_argument("--json", action="store_true", help="include every class's probability")
+    pr.add_argument("--tta", action="store_true", help="average each model's probabilities over the 8 rotations/flips (8x the compute)")
+    pr.add_argument("--ra", type=float, help="classify the Legacy Surveys cutout at this RA (degrees, with --dec)")
+    pr.add_argument("--dec", type=float, help="... and this Dec (degrees)")
+    pr.add_argument("--cutout-url", help="the cutout service (default: $GALAXY_CUTOUT_URL, else the Legacy Surveys viewer)")
+    pr.add_argument("--layer", default="ls-dr10-grz", help="survey layer (default ls-dr10-grz, grz as Galaxy10 DECaLS)")
+    pr.add_argument("--pixscale", type=ranged(float, 0.01, 10.0),
+                    help="arcsec per pixel (default: the scale the model's training data was at, else 0.262, the DECam pixel)")
+    pr.add_argument("--size", type=ranged(int, 16, 3000), default=256, help="cutout side in pixels (default 256, as Galaxy10)")
+    pr.add_argument("--catalog", help="a CSV of positions (columns ra, dec, optionally id) to classify, one cutout per row")
+    pr.add_argument("--out", help="the predictions CSV a --catalog run streams to (it resumes when run again)")
+    pr.add_argument("--cutouts-dir", help="keep each fetched cutout here as ID.jpg")
+    pr.set_defaults(run=cmd_predict)
+    sim = commands.add_parser("similar", help="the k dataset galaxies nearest to a query in a model's latent space (cosine)")
+    sim.add_argument("--checkpoint", required=True)
+    sim.add_argument("--index", type=ranged(int, 0, 10**9), help="query: a dataset image")
+    sim.add_argument("--image", help="query: a JPEG/PNG file")
+    sim.add_argument("--ra", type=float, help="query: the Legacy Surveys cutout at RA (with --dec)")
+    sim.add_argument("--dec", type=float)
+    sim.add_argument("--cutout-url", help="the cutout service (default: $GALAXY_CUTOUT_URL, else the Legacy Surveys viewer)")
+    sim.add_argument("--k", type=ranged(int, 1, 1000), default=12)
+    sim.add_argument("--data", help="Galaxy10 .h5 file to search (default: $GALAXY10_H5, else the synthetic default)")
+    sim.add_argument("--device", default="auto", choices=DEVICES)
+    sim.add_argument("--json", action="store_true", help="(the output is always JSON; accepted for symmetry with predict)")
+    sim.set_defaults(run=cmd_similar)

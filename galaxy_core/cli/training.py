@@ -1,0 +1,111 @@
+"""Training commands: train (and fine-tuning with --init), calibrate-ood."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from galaxy_core.cli.common import progress_bar, ranged
+from galaxy_core.errors import UserError
+from galaxy_core.fileio import require_writable
+
+
+def cmd_train(args) -> dict:
+    from galaxy_core.data.default import resolve_dataset
+    from galaxy_core.settings import checkpoints_root
+    from galaxy_core.training.trainer import train
+
+    study = _base_recipe(args)
+    given = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr, "split": args.split, "seed": args.seed}
+    changes = {field: value for field, value in given.items() if value is not None}
+    if args.weights is not None:
+        changes["weights"] = None if args.weights.lower() == "none" else args.weights  # none: from scratch
+    if args.epochs and study.cosine_t_max == study.epochs:
+        changes["cosine_t_max"] = args.epochs  # a shorter run anneals over its own length
+    if args.image_size:
+        changes["image_size"] = args.image_size
+        changes["resize"] = None if study.resize is None else round(args.image_size * study.resize / study.image_size)
+    if args.resize:
+        side = args.image_size or study.image_size
+        if args.resize < side:
+            raise UserError(f"--resize {args.resize} is smaller than the image size {side}: give at least {side} (larger zooms in).")
+        changes["resize"] = args.resize
+    if args.trainable:
+        changes["trainable"] = args.trainable
+    if args.look_augment:
+        changes["look_augment"] = True
+    recipe = study.override(**changes)
+    data = resolve_dataset(args.data)
+    out = Path(args.out or checkpoints_root() / (f"{Path(args.init).name}_finetuned" if args.init else recipe.model))
+    if args.init and out.resolve() == Path(args.init).resolve():
+        raise UserError(f"--out {out} is the checkpoint being fine-tuned: choose another folder, so the original stays.")
+    require_writable(out, folder=True)
+    bar, update = progress_bar(f"train {recipe.model}", unit="batch")
+    with bar:
+        meta = train(recipe, data, out, device=args.device, workers=args.workers, max_batches=args.max_batches,
+                     progress=lambda stage, done, total: (bar.set_description(f"{recipe.model} {stage}"), update(done, total)))
+    if meta is None:  # a non-zero rank under torchrun
+        return {}
+    test = meta["metrics"]["test"]
+    return {"checkpoint": str(out), "model": recipe.model, "epochs_run": meta["epochs_run"], "best_epoch": meta["best_epoch"],
+            "test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"], "training_seconds": meta["training_seconds"],
+            "device": meta["device"]}
+
+
+def _base_recipe(args):
+    """The study's recipe for --model, or, to fine-tune (--init), the recipe the checkpoint was trained with."""
+    from galaxy_core.models import get_spec
+    from galaxy_core.models.checkpoint import read_meta
+    from galaxy_core.models.recipe import Recipe
+
+    if not args.init:
+        if not args.model:
+            raise UserError("train needs --model NAME, or --init CHECKPOINT to fine-tune a trained model.")
+        if args.trainable:
+            raise UserError("--trainable is for fine-tuning: add --init CHECKPOINT.")
+        return get_spec(args.model).recipe
+    meta = read_meta(args.init)
+    if args.model and args.model != meta["model"]:
+        raise UserError(f"{args.init} holds a {meta['model']}, not a {args.model}: leave out --model to fine-tune it.")
+    return Recipe.from_dict(meta["recipe"]).override(weights=None, init=str(args.init))
+
+
+def cmd_calibrate_ood(args) -> dict:
+    from galaxy_core.data.default import resolve_dataset
+    from galaxy_core.data.galaxy10 import Galaxy10
+    from galaxy_core.evaluation.ood_calibration import calibrate_ood
+    from galaxy_core.settings import select_device
+
+    entry = calibrate_ood(args.checkpoint, Galaxy10(resolve_dataset(args.data)), device=str(select_device(args.device)))
+    return {"checkpoint": str(args.checkpoint), "ood": entry}
+
+
+
+def add_commands(commands) -> None:
+    from galaxy_core.models import MODEL_NAMES
+    from galaxy_core.settings import DEVICES
+    tr = commands.add_parser("train", help="train a model; writes a checkpoint folder (resumes an interrupted run)")
+    tr.add_argument("--model", choices=MODEL_NAMES, help="the model to train (with --init: taken from the checkpoint)")
+    tr.add_argument("--init", help="fine-tune: start from this trained checkpoint folder, with its recipe (flags still override)")
+    tr.add_argument("--trainable", choices=("all", "head"), help="with --init: train all layers (default) or the classifier head only")
+    tr.add_argument("--data", help="Galaxy10 .h5 file (default: $GALAXY10_H5, else the synthetic default)")
+    tr.add_argument("--epochs", type=ranged(int, 1, 10_000))
+    tr.add_argument("--image-size", type=ranged(int, 16, 1024), help="side the network sees (a recipe's resize scales with it)")
+    tr.add_argument("--resize", type=ranged(int, 16, 4096),
+                    help="resize the 256-px cutout to this side first, then centre-crop --image-size (larger zooms in on the galaxy)")
+    tr.add_argument("--batch-size", type=ranged(int, 1, 4096))
+    tr.add_argument("--lr", type=ranged(float, 1e-8, 10.0), help="learning rate (default: the study's)")
+    tr.add_argument("--split", help="TRAIN/VAL/TEST percentages (default: the study's)")
+    tr.add_argument("--seed", type=ranged(int, 0, 2**32 - 1))
+    tr.add_argument("--out", help="checkpoint folder (default: MODEL in the checkpoints root, $GALAXY_CHECKPOINTS or ./checkpoints)")
+    tr.add_argument("--device", default="auto", choices=DEVICES)
+    tr.add_argument("--look-augment", action="store_true",
+                    help="augment scale, brightness, colour balance, seeing and noise too (for transfer to real images)")
+    tr.add_argument("--weights", help="'imagenet' (download), a local .pth/.safetensors file, or 'none' (from scratch)")
+    tr.add_argument("--workers", type=ranged(int, 0, 64), help="DataLoader worker processes (default: up to 4 on a GPU, none on the CPU)")
+    tr.add_argument("--max-batches", type=ranged(int, 1, 10**9), help=argparse.SUPPRESS)  # debug: cap batches per epoch
+    tr.set_defaults(run=cmd_train)
+    cal = commands.add_parser("calibrate-ood", help="fit a checkpoint's out-of-distribution scores on the data it was trained on")
+    cal.add_argument("--checkpoint", required=True, help="checkpoint folder (training does this itself)")
+    cal.add_argument("--data", help="the Galaxy10 file it was trained on (default: $GALAXY10_H5, else the synthetic default)")
+    cal.add_argument("--device", default="auto", choices=DEVICES)
+    cal.set_defaults(run=cmd_calibrate_ood)
