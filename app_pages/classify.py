@@ -13,7 +13,7 @@ from galaxy_core.dashboard.sky import VIEWER, catalogue_panel, cutout, parse_pos
 from galaxy_core.data.cutouts import training_pixscale
 from galaxy_core.data.images import MAX_IMAGE_MB, load_image
 from galaxy_core.errors import UserError
-from galaxy_core.evaluation.gradcam import gradcam, overlay
+from galaxy_core.evaluation.explain import explain, on_cutout, overlay
 from galaxy_core.evaluation.metrics import accuracy_summary, trained_on_check_set
 from galaxy_core.inference.ensemble import RULES
 
@@ -151,8 +151,8 @@ for position, (image, name, truth, result) in enumerate(zip(images, names, truth
         target = st.selectbox("Grad-CAM class", ["predicted", *CLASS_NAMES], key=f"cam_class_{position}")
         opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.45, key=f"cam_opacity_{position}")
         member = predictor((explain,), None).members[0]
-        heatmap, _ = gradcam(member.model, image, member.preprocessing, None if target == "predicted" else CLASS_NAMES.index(target))
-        st.image([image, overlay(image, heatmap, opacity, member.preprocessing)], caption=["image", f"Grad-CAM ({member.name})"],
+        found = explain(member.model, image, member.preprocessing, targets=None if target == "predicted" else CLASS_NAMES.index(target))[0]
+        st.image([image, overlay(image, on_cutout(found, image.shape[:2], member.preprocessing), opacity)], caption=["image", f"{found.method} ({member.name})"],
                  width=260)
     if st.toggle(f"Galaxies like this one in the dataset ({model_labels[chosen[0]].split(' ')[0]}'s latent space)", key=f"similar_{position}"):
         show_similar(chosen[0], require_dataset(), image, exclude=int(name[1:]) if source == DATASET else None)

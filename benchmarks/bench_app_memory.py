@@ -40,7 +40,7 @@ def memory_mb(pid: int, field: str = "VmHWM") -> float:
 # What the pages import before any model or data is loaded: the floor under the app's peak.
 IMPORTS = ("streamlit", "plotly.graph_objects", "pandas", "sklearn.decomposition", "torch", "torchvision", "timm",
            "pytorch_grad_cam", "galaxy_core.dashboard.loaded_models", "galaxy_core.inference", "galaxy_core.evaluation.evaluate",
-           "galaxy_core.evaluation.gradcam", "galaxy_core.evaluation.embeddings")
+           "galaxy_core.evaluation.explain", "galaxy_core.evaluation.embeddings")
 
 
 def imports_floor() -> dict:

@@ -1,5 +1,4 @@
 import json
-import threading
 
 import numpy as np
 import pytest
@@ -10,7 +9,6 @@ from galaxy_core.data.transforms import Preprocessing
 from galaxy_core.errors import UserError
 from galaxy_core.evaluation.embeddings import latent_features, pca_projection
 from galaxy_core.inference.ensemble import combine
-from galaxy_core.evaluation.gradcam import gradcam, overlay
 from galaxy_core.evaluation.metrics import compute_metrics, kl_divergence
 from galaxy_core.evaluation.metrics import fit_temperature
 from galaxy_core.inference.logits import dihedral_views, softmax
@@ -104,7 +102,7 @@ def test_tta_views_are_the_eight_symmetries():
     assert len(views) == 8 and len({tuple(v.flatten().tolist()) for v in views}) == 8
 
 
-def test_latent_pca_and_gradcam(tiny_h5):
+def test_latent_pca(tiny_h5):
     data = Galaxy10(tiny_h5)
     recipe = get_spec("cnn").recipe.override(image_size=32)
     model = create_model("cnn", recipe).eval()
@@ -116,26 +114,6 @@ def test_latent_pca_and_gradcam(tiny_h5):
     few, few_ratio = pca_projection(features[:2], 3)  # two images: one component, the rest zero
     assert few.shape == (2, 3) and np.all(few[:, 1:] == 0) and few_ratio[1:].sum() == 0
     assert pca_projection(features[:1], 3)[0].shape == (1, 3)
-    heatmap, predicted = gradcam(model, data.image(0), preprocessing, target_class=3)
-    assert heatmap.shape == (32, 32) and 0 <= heatmap.min() and heatmap.max() <= 1 and 0 <= predicted < 10
-    layer = dict(model.named_modules())[model.gradcam_layer]
-    assert not layer._forward_hooks and not layer._backward_hooks, "Grad-CAM must remove its hooks"
-    assert overlay(data.image(0), heatmap, 0.4).shape == (256, 256, 3)
-    from galaxy_core.evaluation.gradcam import heatmap_on_image
-
-    placed = heatmap_on_image(np.ones((32, 32)), (256, 256), Preprocessing(32, resize=64))  # the model saw the central half
-    assert placed[:60].max() == 0 and placed[:, :60].max() == 0 and placed[128, 128] == pytest.approx(1.0)
-    assert heatmap_on_image(np.ones((32, 32)), (256, 256)).min() == pytest.approx(1.0)
-
-
-@pytest.mark.parametrize("name", ["cnn", "autoencoder", "resnet50", "efficientnet_b0", "efficientnet_b2"])
-def test_gradcam_works_for_every_model(name, tiny_h5):
-    recipe = get_spec(name).recipe.override(image_size=64, weights=None, resize=None)
-    model = create_model(name, recipe).eval()
-    from galaxy_core.models.registry import preprocessing_for
-
-    heatmap, _ = gradcam(model, Galaxy10(tiny_h5).image(5), preprocessing_for(recipe))
-    assert heatmap.shape == (64, 64) and np.isfinite(heatmap).all() and heatmap.max() <= 1
 
 
 def test_autoencoder_reconstructions_are_viewable_images(tiny_h5):
@@ -147,24 +125,6 @@ def test_autoencoder_reconstructions_are_viewable_images(tiny_h5):
     assert out.shape == (2, 32, 32, 3) and out.dtype == np.uint8
     with pytest.raises(UserError, match="Only the autoencoder"):
         reconstructions(create_model("cnn", get_spec("cnn").recipe.override(image_size=32)), images, Preprocessing(32))
-
-
-def test_gradcam_is_safe_from_two_threads(tiny_h5):
-    data = Galaxy10(tiny_h5)
-    model = create_model("cnn", get_spec("cnn").recipe.override(image_size=32)).eval()
-    results, errors = [], []
-
-    def ask(target):
-        try:
-            results.append(gradcam(model, data.image(target), Preprocessing(32), target_class=target)[0])
-        except Exception as exc:  # pragma: no cover - the assertion below reports it
-            errors.append(exc)
-
-    threads = [threading.Thread(target=ask, args=(k,)) for k in range(4)]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
-    assert not errors, errors
-    assert len(results) == 4 and not model.training
 
 
 def test_damaged_checkpoints_give_one_clear_sentence(tmp_path):
@@ -239,8 +199,8 @@ def test_predictor_tta_averages_the_eight_views_and_keeps_the_ood_score(tiny_che
     # the out-of-distribution score is calibrated on the image as given, so averaging views must not move it
     for a, b in zip(plain, averaged):
         assert a["tta"] is False and b["tta"] is True
-        assert (a["ood_score"] is None) == (b["ood_score"] is None)
-        assert a["ood_score"] is None or abs(a["ood_score"] - b["ood_score"]) < 1e-4
+        assert a["ood_score"] is not None and b["ood_score"] is not None  # training calibrates every checkpoint
+        assert abs(a["ood_score"] - b["ood_score"]) < 1e-4
     # with the 8 views averaged, turning the galaxy by 90 degrees or mirroring it changes nothing
     turned = np.ascontiguousarray(np.rot90(images, 1, axes=(1, 2)))
     mirrored = np.ascontiguousarray(images[:, :, ::-1])

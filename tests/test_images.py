@@ -88,3 +88,12 @@ def test_tiny_images_and_missing_paths_are_refused(tmp_path):
         load_image(encode(np.zeros((4, 4, 3), np.uint8)))
     with pytest.raises(UserError, match="is not a file"):
         load_image(tmp_path / "nothing.png")
+
+
+def test_a_point_on_the_cutout_goes_back_to_the_uploaded_pixels():
+    from galaxy_core.data.images import to_original_pixels
+
+    assert to_original_pixels(127.5, 127.5, (300, 200)) == (150, 100)  # the centre stays the centre
+    assert to_original_pixels(0, 0, (300, 200)) == (50, 0)  # the central 200x200 square of a 300x200 image
+    assert to_original_pixels(255, 255, (300, 200)) == (249, 199)
+    assert to_original_pixels(10, 20, (256, 256)) == (10, 20)

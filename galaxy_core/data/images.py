@@ -30,7 +30,7 @@ MIN_SIDE = 8
 @dataclass
 class DecodedImage:
     pixels: np.ndarray  # (256, 256, 3) uint8, ready for `preprocess`
-    original_size: tuple[int, int]  # (width, height) as uploaded
+    original_size: tuple[int, int]  # (width, height) as uploaded (upright, after any EXIF rotation)
     original_mode: str
     notes: list[str] = field(default_factory=list)
 
@@ -102,6 +102,17 @@ def to_dataset_geometry(rgb: np.ndarray, notes: list[str], side: int = DATASET_S
     return np.ascontiguousarray(rgb)
 
 
+def to_original_pixels(x: float, y: float, original_size: tuple[int, int], side: int = DATASET_SIDE) -> tuple[int, int]:
+    """A point (x the column) on the 256x256 cutout back in the pixels of the image it was made from
+    (the inverse of `to_dataset_geometry`'s centre crop and resize)."""
+    width, height = original_size
+    edge = min(width, height)
+    scale = edge / side
+    column = (width - edge) // 2 + (x + 0.5) * scale
+    row = (height - edge) // 2 + (y + 0.5) * scale
+    return min(int(column), width - 1), min(int(row), height - 1)
+
+
 def load_image(source, name: str | None = None) -> DecodedImage:
     """Bytes, a path or a file-like object -> a 256x256 RGB uint8 image, or one clear UserError."""
     name = name or (Path(source).name if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "the image"))
@@ -130,7 +141,7 @@ def load_image(source, name: str | None = None) -> DecodedImage:
     notes: list[str] = []
     rgb = _to_rgb(image, notes)
     pixels = to_dataset_geometry(rgb, notes)
-    return DecodedImage(pixels, (width, height), image.mode, notes)
+    return DecodedImage(pixels, (rgb.shape[1], rgb.shape[0]), image.mode, notes)
 
 
 STRETCHES = ("as stored", "asinh", "linear")

@@ -30,7 +30,8 @@ class AutoencoderClassifier(nn.Module):
     reconstruction (a keyword, so it passes through DistributedDataParallel's forward).
     """
 
-    gradcam_layer = "encoder.3.0"  # the last encoder convolution
+    gradcam_layer = "encoder.1"  # the second encoder stage: 1/4 of the input (16x16 cells at 64 px)
+    gradcam_method = "layercam"  # docs/explanations.md: the best pointing game of the layers and methods measured
     head_name = "classifier"
     multitask = True
 

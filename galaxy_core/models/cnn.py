@@ -15,7 +15,8 @@ class BaselineCNN(nn.Module):
     """4 x [3x3 conv, ReLU, batch norm, 2x2 max-pool, dropout 0.25] with growing channels, then
     flatten, FC 512 + ReLU + dropout 0.25, FC 10 (the softmax lives in the loss)."""
 
-    gradcam_layer = "blocks.3.0"  # the last convolution
+    gradcam_layer = "blocks.1"  # after the second block: 1/4 of the input (16x16 cells at 64 px)
+    gradcam_method = "layercam"  # docs/explanations.md: the best pointing game of the layers and methods measured
     head_name = "head"  # the classifier, trained alone by `train --init ... --trainable head`
 
     def __init__(self, num_classes: int = 10, image_size: int = 256, weights: str | None = None, channels=(32, 64, 128, 256),

@@ -21,7 +21,8 @@ B0_WEIGHTS_URL = EfficientNet_B0_Weights.IMAGENET1K_V1.url
     "efficientnet_b0", image_size=128, normalisation="imagenet", optimizer="adamw", learning_rate=3e-4, weight_decay=1e-4,
     batch_size=64, epochs=30, label_smoothing=0.05, scheduler="cosine", cosine_t_max=30, weights="imagenet"))
 class EfficientNetB0Classifier(nn.Module):
-    gradcam_layer = "net.features.8"  # the last conv block before pooling
+    gradcam_layer = "net.features.2"  # stride 4 (16x16 cells at 64 px); features.8, the last map, gives 2x2
+    gradcam_method = "layercam"  # docs/explanations.md: the best pointing game of the layers and methods measured
     head_name = "net.classifier"
 
     def __init__(self, num_classes: int = 10, image_size: int | None = None, weights: str | None = "imagenet", dropout: float = 0.2):
@@ -44,7 +45,8 @@ class EfficientNetB0Classifier(nn.Module):
     "efficientnet_b2", image_size=224, resize=260, normalisation="imagenet", optimizer="adamw", learning_rate=2e-4,
     weight_decay=1e-4, batch_size=32, epochs=30, label_smoothing=0.05, scheduler="cosine", cosine_t_max=30))
 class EfficientNetB2Classifier(nn.Module):
-    gradcam_layer = "net.bn2"  # after conv_head: the last spatial map
+    gradcam_layer = "net.blocks.1"  # stride 4 (16x16 cells at 64 px); bn2, the last map, gives 2x2
+    gradcam_method = "layercam"  # docs/explanations.md: the best pointing game of the layers and methods measured
     head_name = "net.classifier"
 
     def __init__(self, num_classes: int = 10, image_size: int | None = None, weights: str | None = None, dropout: float = 0.3):
@@ -96,7 +98,8 @@ def timm_layout(state: dict[str, torch.Tensor], own: dict[str, torch.Tensor]) ->
 class EfficientNetLite0Classifier(nn.Module):
     """Not from the two studies: the one ImageNet-pretrained backbone this machine can have without the internet,
     tried for real galaxies (issue 11). Lite0 is B0 without squeeze-excitation, with ReLU6."""
-    gradcam_layer = "net.bn2"
+    gradcam_layer = "net.blocks.2.0"  # stride 8 (12x12 cells at 96 px); bn2, the last map, gives 3x3
+    gradcam_method = "layercam"  # docs/explanations.md: the best pointing game of the layers and methods measured
     head_name = "net.classifier"
 
     def __init__(self, num_classes: int = 10, image_size: int | None = None, weights: str | None = "imagenet", dropout: float = 0.2):

@@ -18,7 +18,8 @@ TRAINABLE_LAYERS = 20
     label_smoothing=0.1, scheduler="plateau", plateau_patience=3, plateau_factor=0.5, early_stopping_patience=10,
     weights="imagenet", split="65/15/20"))
 class ResNet50Classifier(nn.Module):
-    gradcam_layer = "backbone.layer4.2"  # the last bottleneck block
+    gradcam_layer = "backbone.layer1"  # stride 4 (16x16 cells at 64 px); layer4 gives 2x2
+    gradcam_method = "gradcam++"  # docs/explanations.md: the best pointing game of the layers and methods measured
     head_name = "head"
 
     def __init__(self, num_classes: int = 10, image_size: int | None = None, weights: str | None = "imagenet",

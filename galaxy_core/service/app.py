@@ -29,7 +29,7 @@ import galaxy_core
 from galaxy_core.data.cutouts import CutoutClient, CutoutError, check_position, training_pixscale
 from galaxy_core.data.images import MAX_BYTES, load_image
 from galaxy_core.errors import UserError, one_sentence
-from galaxy_core.evaluation.gradcam import gradcam, overlay
+from galaxy_core.evaluation.explain import explain_prediction, overlay
 from galaxy_core.evaluation.metrics import check_set_interval
 from galaxy_core.inference.ensemble import RULES
 from galaxy_core.inference.predictor import Predictor
@@ -301,13 +301,12 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
 
 async def _gradcam_png(predictor: Predictor, pixels: np.ndarray, result: dict) -> str:
-    """Grad-CAM of the model that decided (for an ensemble that agreed: its first member), as base64 PNG."""
-    member = next((m for m in predictor.members if m.name == result["source"]), predictor.members[0])
-
+    """The explanation of the answer (each model's family default; an ensemble's map weighs its members as its rule
+    does), as base64 PNG."""
     def draw() -> str:
-        heatmap, _ = gradcam(member.model, pixels, member.preprocessing, result["label"], device=predictor.device)
+        explained = explain_prediction(predictor, pixels[None], [result])[0]
         buffer = io.BytesIO()
-        Image.fromarray(overlay(pixels, heatmap, 0.45, member.preprocessing)).save(buffer, format="PNG")
+        Image.fromarray(overlay(pixels, explained.combined, 0.45)).save(buffer, format="PNG")
         return base64.b64encode(buffer.getvalue()).decode()
 
     return await asyncio.to_thread(draw)
