@@ -1,6 +1,7 @@
 """Shared fixtures: tiny synthetic Galaxy10 files, made once per test session, on the CPU."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -70,3 +71,64 @@ def free_port_for_tests() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@dataclass
+class CliRun:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args, env: dict | None = None) -> CliRun:
+    """`python -m galaxy_core ARGS` in this process (a second of imports saved per call), its output captured.
+
+    For tests about the command's results and messages; a test about the process itself (signals, a closed pipe,
+    torchrun, what a fresh interpreter prints) starts a real one. `env` replaces the environment for the call."""
+    import contextlib
+    import io
+    import os
+    import signal
+    import warnings
+
+    from galaxy_core.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_env, saved_cwd, saved_term = dict(os.environ), os.getcwd(), signal.getsignal(signal.SIGTERM)
+    try:
+        if env is not None:
+            os.environ.clear()
+            os.environ.update(env)
+        os.chdir(REPO)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings(record=True) as shown:
+            warnings.resetwarnings()  # a fresh interpreter's filters, so a warning it would print is seen here too
+            for quiet in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+                warnings.simplefilter("ignore", quiet)
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as exc:  # argparse's own exit (a bad flag, --help)
+                code = exc.code if isinstance(exc.code, int) else 1
+        for w in shown:
+            err.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.chdir(saved_cwd)
+        signal.signal(signal.SIGTERM, saved_term)
+    return CliRun(code, out.getvalue(), err.getvalue())
+
+
+def wait_until(condition, timeout: float = 60.0, what: str = "the condition"):
+    """Poll `condition()` until it returns something true, and return that; fail after `timeout` seconds.
+
+    The one way tests wait for another process or thread: on the condition itself, never a fixed sleep."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.1)

@@ -3,7 +3,7 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import REPO, write_galaxy10
+from conftest import REPO, wait_until, write_galaxy10
 
 APP = str(REPO / "app.py")
 
@@ -137,7 +137,6 @@ def test_latent_space_page_in_2d_and_3d(app, with_checkpoints, tiny_h5):
 
 
 def test_train_page_starts_a_background_run_that_appears_when_done(app, with_checkpoints, tiny_h5):
-    import time
 
     at = app.run()
     at.text_input(key="data_path").input(str(tiny_h5)).run()
@@ -150,10 +149,11 @@ def test_train_page_starts_a_background_run_that_appears_when_done(app, with_che
     at.button[0].click().run()
     assert not at.exception
     assert any("Started training" in s.value for s in at.success)
-    deadline = time.time() + 240
-    while time.time() < deadline and not (with_checkpoints / "from_the_page" / "meta.json").exists():
-        time.sleep(1)
-    assert (with_checkpoints / "from_the_page" / "meta.json").exists(), (with_checkpoints / "from_the_page" / "train.log").read_text()[-1500:]
+    finished = with_checkpoints / "from_the_page" / "meta.json"
+    try:
+        wait_until(finished.exists, 240, "the page's training run to write its checkpoint")
+    except AssertionError:
+        raise AssertionError((with_checkpoints / "from_the_page" / "train.log").read_text()[-1500:]) from None
     at.run()
     assert "from_the_page" in " ".join(c.value for c in at.sidebar.caption)
 

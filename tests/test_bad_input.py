@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from conftest import REPO, write_galaxy10
+from conftest import REPO, run_cli, write_galaxy10
 from hostile_files import damage_chunk, declares_a_hundred_million_images
 from galaxy_core.data.galaxy10 import Galaxy10
 from galaxy_core.errors import DataFileError
@@ -22,8 +22,13 @@ from galaxy_core.errors import DataFileError
 LONG = "/tmp/" + "x" * 300 + "/file"
 
 
-def cli(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "galaxy_core", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+def cli(*args):
+    return run_cli(*args)
+
+
+def fresh_cli(*args):
+    """A real `python -m galaxy_core` process: for what a fresh interpreter prints beyond the command's own words."""
+    return subprocess.run([sys.executable, "-m", "galaxy_core", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=300)
 
 
 def one_sentence(run, contains: str = "") -> None:
@@ -181,18 +186,18 @@ def test_an_all_nan_float_tiff_gets_one_sentence_and_no_warning(tiny_checkpoints
 
     tiff = tmp_path / "nan.tif"
     Image.fromarray(np.full((32, 32), np.nan, dtype=np.float32), mode="F").save(tiff)
-    one_sentence(cli("predict", "--checkpoint", tiny_checkpoints / "cnn", tiff), "no finite pixel values")
+    one_sentence(fresh_cli("predict", "--checkpoint", tiny_checkpoints / "cnn", tiff), "no finite pixel values")
 
 
 def test_stdout_is_strict_json_without_nan():
-    from galaxy_core.__main__ import json_safe
+    from galaxy_core.cli import json_safe
 
     text = json.dumps(json_safe({"a": float("nan"), "b": [float("inf"), 1.5], "c": {"d": -float("inf")}}), allow_nan=False)
     assert json.loads(text) == {"a": None, "b": [None, 1.5], "c": {"d": None}}
 
 
 def test_a_normal_prediction_writes_nothing_to_stderr(tiny_checkpoints):
-    run = cli("predict", "--checkpoint", tiny_checkpoints / "cnn", REPO / "galaxy_core/data/real_sample/g10_c0_r0.jpg", "--json")
+    run = fresh_cli("predict", "--checkpoint", tiny_checkpoints / "cnn", REPO / "galaxy_core/data/real_sample/g10_c0_r0.jpg", "--json")
     assert run.returncode == 0 and run.stderr == "", run.stderr
     json.loads(run.stdout, parse_constant=lambda name: pytest.fail(f"{name} in stdout"))
 

@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, run_cli
 from test_cutouts import SkyServer
 from galaxy_core import catalogue
 from galaxy_core.data.cutouts import CutoutClient
@@ -95,15 +95,14 @@ def test_catalogue_problems_are_one_sentence(tmp_path):
 
 def test_cli_catalogue_run(sky, catalogue_csv, tiny_checkpoints, tmp_path):
     env = {**os.environ, "GALAXY_CUTOUT_URL": sky.url, "GALAXY_CORE_CACHE": str(tmp_path / "cache")}
-    command = [sys.executable, "-m", "galaxy_core", "predict", "--checkpoint", str(tiny_checkpoints / "cnn"), "--catalog", str(catalogue_csv),
-               "--out", str(tmp_path / "p.csv")]
-    run = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    command = ["predict", "--checkpoint", tiny_checkpoints / "cnn", "--catalog", catalogue_csv, "--out", tmp_path / "p.csv"]
+    run = run_cli(*command, env=env)
     assert run.returncode == 0, run.stderr
     summary = json.loads(run.stdout)
     assert summary["ok"] == 4 and summary["failed"] == 2 and len(read_rows(tmp_path / "p.csv")) == 6
-    again = json.loads(subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300).stdout)
+    again = json.loads(run_cli(*command, env=env).stdout)
     assert again["already_done"] == 6 and again["ok"] == 0 and len(read_rows(tmp_path / "p.csv")) == 6
-    no_out = subprocess.run(command[:-2], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    no_out = run_cli(*command[:-2], env=env)
     assert no_out.returncode == 2 and "--out PREDICTIONS.csv" in no_out.stderr
 
 

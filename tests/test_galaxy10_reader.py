@@ -1,7 +1,5 @@
 import os
 import pickle
-import subprocess
-import sys
 
 import h5py
 import numpy as np
@@ -10,7 +8,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from hostile_files import damage_chunk
-from conftest import REPO, write_galaxy10
+from conftest import run_cli, write_galaxy10
 from galaxy_core.data.dataset import Galaxy10Dataset
 from galaxy_core.data.galaxy10 import Galaxy10
 from galaxy_core.data.galaxy10_writer import repack
@@ -179,7 +177,7 @@ def test_fingerprint_is_stable_and_content_sensitive(tmp_path):
 
 
 def test_cli_info_prints_json_and_bad_files_exit_2(tiny_h5, tmp_path):
-    run = lambda *args: subprocess.run([sys.executable, "-m", "galaxy_core", *args], cwd=REPO, capture_output=True, text=True)
+    run = run_cli
     ok = run("info", str(tiny_h5))
     assert ok.returncode == 0, ok.stderr
     import json

@@ -1,16 +1,9 @@
-import time
-
+from conftest import wait_until
 from galaxy_core.training import jobs
 
 
 def wait(folder, condition, seconds=240):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        status = jobs.status(folder)
-        if condition(status):
-            return status
-        time.sleep(0.5)
-    raise AssertionError(f"timed out; last status {jobs.status(folder)}")
+    return wait_until(lambda: (lambda status: status if condition(status) else None)(jobs.status(folder)), seconds, f"the run in {folder}")
 
 
 def test_background_run_finishes_and_leaves_a_checkpoint(tiny_h5, tmp_path):

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from conftest import REPO, write_galaxy10
+from conftest import REPO, wait_until, write_galaxy10
 from hostile_files import declares_a_hundred_million_images, pixel_bomb_png
 from galaxy_core import settings
 from galaxy_core.errors import UserError
@@ -116,9 +116,7 @@ def test_one_run_at_a_time_then_cancel_and_delete(tmp_path, monkeypatch):
     assert jobs.start_named(tmp_path, "second", "cnn", max_runs=2, epochs=1).name == "second"  # the operator raised the limit
     for run in jobs.runs(tmp_path):
         jobs.cancel(run)
-    deadline = time.time() + 20
-    while any(jobs.status(r)["running"] for r in jobs.runs(tmp_path)) and time.time() < deadline:
-        time.sleep(0.2)
+    wait_until(lambda: not any(jobs.status(r)["running"] for r in jobs.runs(tmp_path)), 20, "the cancelled runs to stop")
     jobs.delete(first)
     assert not first.exists() and [p.name for p in jobs.runs(tmp_path)] == ["second"]
 
@@ -175,7 +173,7 @@ def test_train_page_starts_one_run_of_three_clicks_and_deletes_it(app, own_check
     assert [s.value for s in at.success] == [] and any("already going on this server" in e.value for e in at.error)
     assert [p.name for p in jobs.runs(own_checkpoints)] == ["run0"]
     jobs.cancel(own_checkpoints / "run0")
-    time.sleep(1)
+    wait_until(lambda: not jobs.status(own_checkpoints / "run0")["running"], 20, "the cancelled run to stop")
     at.run()
     at.button(key="delete_run0").click().run()
     assert not at.exception and not (own_checkpoints / "run0").exists()

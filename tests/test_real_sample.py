@@ -1,7 +1,6 @@
 """The real check set in the package, and evaluation on folders of labelled images."""
 import json
 import shutil
-import subprocess
 import sys
 
 import numpy as np
@@ -9,16 +8,12 @@ import torch
 import pytest
 from PIL import Image
 
-from conftest import REPO
+from conftest import REPO, run_cli
 from galaxy_core.classes import NUM_CLASSES
 from galaxy_core.data.labelled_images import REAL_SAMPLE_DIR, class_index, read_labelled_folder, real_sample
 from galaxy_core.errors import UserError
 from galaxy_core.evaluation.folders import evaluate_folder
 from galaxy_core.models.checkpoint import read_meta
-
-
-def run_cli(*args, cwd=REPO):
-    return subprocess.run([sys.executable, "-m", "galaxy_core", *map(str, args)], capture_output=True, text=True, cwd=cwd)
 
 
 def test_the_check_set_ships_in_the_package_with_six_galaxies_per_class():

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, run_cli
 from test_cutouts import SkyServer
 from galaxy_core.data.galaxy10 import Galaxy10
 from galaxy_core.errors import UserError
@@ -47,8 +45,7 @@ def test_embeddings_are_computed_once_and_cached(tiny_h5, tiny_checkpoints, monk
 
 
 def run_similar(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "galaxy_core", "similar", *map(str, args)], cwd=REPO, capture_output=True, text=True,
-                          timeout=300, env=env)
+    return run_cli("similar", *args, env=env)
 
 
 def test_cli_similar_by_index_image_and_sky_position(tiny_h5, tiny_checkpoints, tmp_path):

@@ -1,13 +1,11 @@
 import json
-import subprocess
-import sys
 
 import h5py
 import numpy as np
 import pytest
 from scipy import ndimage
 
-from conftest import REPO
+from conftest import REPO, run_cli
 from galaxy_core.classes import REAL_COUNTS
 from galaxy_core.data import synthetic
 from galaxy_core.data.galaxy10 import Galaxy10
@@ -138,18 +136,16 @@ def test_classes_look_different_in_the_expected_ways(version):
 
 def test_cli_synth_writes_a_file_and_reports_it(tmp_path):
     out = tmp_path / "cli.h5"
-    done = subprocess.run([sys.executable, "-m", "galaxy_core", "synth", "--out", str(out), "--n", "12", "--seed", "1", "--workers", "1"],
-                          cwd=REPO, capture_output=True, text=True)
+    done = run_cli("synth", "--out", out, "--n", "12", "--seed", "1", "--workers", "1")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["count"] == 12 and out.exists()
-    bad = subprocess.run([sys.executable, "-m", "galaxy_core", "synth", "--out", str(out), "--n", "0"], cwd=REPO, capture_output=True, text=True)
+    bad = run_cli("synth", "--out", out, "--n", "0")
     assert bad.returncode == 2 and bad.stderr.startswith("error: argument --n: 0 is outside 1 to 2,000,000")
 
 
 def test_cli_synth_writes_the_generator_version_asked_for(tmp_path):
     def synth(*flags):
-        return subprocess.run([sys.executable, "-m", "galaxy_core", "synth", "--n", "3", "--workers", "1", *flags],
-                              cwd=REPO, capture_output=True, text=True)
+        return run_cli("synth", "--n", "3", "--workers", "1", *flags)
 
     done = synth("--out", str(tmp_path / "v5.h5"), "--generator-version", "5")
     assert done.returncode == 0, done.stderr

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO
+from conftest import REPO, run_cli
 from galaxy_core.errors import UserError
 from galaxy_core.models import MODEL_NAMES, get_spec
 from galaxy_core.training import trainer
@@ -64,13 +64,27 @@ def test_a_different_recipe_does_not_resume_a_stale_state(tiny_h5, tmp_path):
     assert [h["epoch"] for h in meta["history"]] == [1, 2]
 
 
-def test_early_stopping_restores_the_best_weights(tiny_h5, tmp_path):
-    recipe = tiny("cnn", epochs=6, early_stopping_patience=2, learning_rate=0.5)  # diverges after epoch 1
-    meta = trainer.train(recipe, tiny_h5, tmp_path / "es", device="cpu", workers=0)
-    losses = [h["val_loss"] for h in meta["history"]]
-    assert meta["best_epoch"] == int(np.argmin(losses)) + 1
-    if meta["stopped_early"]:
-        assert len(losses) - meta["best_epoch"] == 2
+def test_early_stopping_restores_the_best_weights(tiny_h5, tmp_path, monkeypatch):
+    """Validation losses scripted 1.0, 0.5, 0.6, 0.7: with patience 2 the run stops after epoch 4 and keeps epoch 2's weights."""
+    scripted, snapshots = iter([1.0, 0.5, 0.6, 0.7, 0.1, 0.1]), []
+    real_epoch = trainer.run_epoch
+
+    def epoch(model, loader, preprocessing, device, recipe, optimizer=None, *args, **kwargs):
+        total, correct, count = real_epoch(model, loader, preprocessing, device, recipe, optimizer, *args, **kwargs)
+        if optimizer is not None:
+            return total, correct, count
+        snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return next(scripted) * count, correct, count  # a validation pass: its summed loss as scripted
+
+    monkeypatch.setattr(trainer, "run_epoch", epoch)
+    meta = trainer.train(tiny("cnn", epochs=6, early_stopping_patience=2), tiny_h5, tmp_path / "es", device="cpu", workers=0)
+    assert [round(h["val_loss"], 6) for h in meta["history"]] == [1.0, 0.5, 0.6, 0.7]
+    assert meta["best_epoch"] == 2 and meta["stopped_early"] and meta["epochs_run"] == 4
+    model, _ = load_checkpoint(tmp_path / "es")
+    saved = model.state_dict()
+    for name, tensor in snapshots[1].items():  # the weights after epoch 2 (float16 in the checkpoint)
+        torch.testing.assert_close(saved[name].float(), tensor.float(), atol=2e-3, rtol=2e-3)
+    assert any(not torch.allclose(snapshots[3][n].float(), snapshots[1][n].float()) for n in snapshots[1] if snapshots[1][n].is_floating_point())
 
 
 def test_validation_images_are_decoded_once_per_run_not_once_per_epoch(tiny_h5, tmp_path, monkeypatch):
@@ -150,7 +164,7 @@ def test_two_process_ddp_with_gloo_on_cpu(tiny_h5, tmp_path):
 
 
 def test_cli_train_evaluate_predict_and_their_errors(tiny_h5, tmp_path):
-    run = lambda *a: subprocess.run([sys.executable, "-m", "galaxy_core", *a], cwd=REPO, capture_output=True, text=True, timeout=300)
+    run = run_cli
     for name in ("cnn", "efficientnet_b0"):
         zoom = ("--resize", "48") if name == "cnn" else ()  # resize to 48, then crop the central 32
         done = run("train", "--model", name, "--data", str(tiny_h5), "--epochs", "1", "--image-size", "32", "--split", "80/10/10",
