@@ -10,6 +10,7 @@ import streamlit as st
 
 from galaxy_core.classes import CLASS_NAMES, CLASSES
 from galaxy_core.dashboard.data_source import require_dataset
+from galaxy_core.dashboard.explanations import answer_maps, overlays
 from galaxy_core.dashboard.loaded_models import require_checkpoints, weights_stamp
 from galaxy_core.dashboard.scores import checkpoint_test_scores, ensemble_test_scores, real_sample_scores
 from galaxy_core.data.labelled_images import REAL_SAMPLE_NOTE
@@ -114,7 +115,11 @@ st.subheader("Most confident mistakes")
 mistakes = confident_mistakes(result["labels"], result["probabilities"], 12)
 if len(mistakes):
     predicted = result["probabilities"].argmax(axis=1)
-    st.image(thumbnails(mistakes), width=120,
+    shown = np.stack(thumbnails(mistakes))
+    if st.toggle("With their explanation maps (the evidence for the wrong answer)", value=True, key="eval_mistake_maps"):
+        members = tuple(ensemble_members) if checkpoint == ENSEMBLE else (checkpoint,)
+        shown = overlays(shown, answer_maps(members, rule if checkpoint == ENSEMBLE else None, shown))
+    st.image(list(shown), width=120,
              caption=[f"{image_name(m)}: {CLASSES[result['labels'][m]].short} → {CLASSES[predicted[m]].short} "
                       f"({result['probabilities'][m].max():.0%})" for m in mistakes])
 else:

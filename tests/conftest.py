@@ -132,3 +132,34 @@ def wait_until(condition, timeout: float = 60.0, what: str = "the condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(0.1)
+
+
+APP = str(REPO / "app.py")
+
+
+@pytest.fixture
+def app():
+    """The dashboard under Streamlit's AppTest (the script runs in this process, so monkeypatching reaches it)."""
+    from streamlit.testing.v1 import AppTest
+
+    return AppTest.from_file(APP, default_timeout=120)
+
+
+@pytest.fixture
+def with_checkpoints(tiny_checkpoints, monkeypatch):
+    monkeypatch.setenv("GALAXY_CHECKPOINTS", str(tiny_checkpoints))
+    return tiny_checkpoints
+
+
+def captions(at) -> str:
+    return " ".join(c.value for c in at.caption) + " " + " ".join(m.value for m in at.markdown)
+
+
+def png_bytes(array) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()

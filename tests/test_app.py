@@ -1,20 +1,6 @@
 """Every dashboard page runs under Streamlit's AppTest on the embedded default (20 images here)."""
 
-import pytest
-from streamlit.testing.v1 import AppTest
-
-from conftest import REPO, wait_until, write_galaxy10
-
-APP = str(REPO / "app.py")
-
-
-@pytest.fixture
-def app():
-    return AppTest.from_file(APP, default_timeout=120)
-
-
-def captions(at) -> str:
-    return " ".join(c.value for c in at.caption) + " " + " ".join(m.value for m in at.markdown)
+from conftest import captions, wait_until, write_galaxy10
 
 
 def test_overview_creates_the_default_and_says_it_is_synthetic(app):
@@ -58,49 +44,6 @@ def test_sidebar_path_to_another_galaxy10_file_is_used(app, tmp_path):
     at.text_input(key="data_path").input(str(other)).run()
     assert not at.exception
     assert "Real Galaxy10, 12 images" in " ".join(m.value for m in at.sidebar.markdown)
-
-
-@pytest.fixture
-def with_checkpoints(tiny_checkpoints, monkeypatch):
-    monkeypatch.setenv("GALAXY_CHECKPOINTS", str(tiny_checkpoints))
-    return tiny_checkpoints
-
-
-def png_bytes(array) -> bytes:
-    import io
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def test_classify_uploads_with_one_model_and_refuses_a_broken_file(app, with_checkpoints, tiny_h5):
-    from conftest import real_image_files
-    from galaxy_core.data.galaxy10 import Galaxy10
-
-    real = real_image_files()
-    good = ("galaxy.jpg", real[0].read_bytes(), "image/jpeg") if real else ("galaxy.png", png_bytes(Galaxy10(tiny_h5).image(1)), "image/png")
-    at = app.run()
-    at.switch_page("app_pages/classify.py").run()
-    assert not at.exception and at.title[0].value == "Classify galaxies"
-    at.file_uploader(key="classify_upload_0").set_value([good, ("broken.png", b"\x89PNG\r\n\x1a\nbroken", "image/png")]).run()
-    assert not at.exception
-    assert [m.label for m in at.metric] == ["Predicted class"]
-    assert any("broken.png" in e.value for e in at.error)
-
-
-def test_classify_a_dataset_image_with_an_ensemble(app, with_checkpoints):
-    at = app.run()
-    at.switch_page("app_pages/classify.py").run()
-    at.multiselect(key="classify_models").set_value([str(with_checkpoints / "cnn"), str(with_checkpoints / "efficientnet_b0")]).run()
-    at.selectbox(key="classify_rule").select("agreement").run()
-    at.radio(key="classify_source").set_value("From the dataset").run()
-    at.number_input(key="classify_index").set_value(3).run()
-    assert not at.exception
-    assert "decided by" in captions(at)
-    assert at.metric[0].label == "Predicted class"
 
 
 def test_evaluation_page_shows_metrics_curves_and_export(app, with_checkpoints, tiny_h5):
@@ -186,38 +129,21 @@ def test_evaluation_page_scores_the_real_check_set(app, with_checkpoints):
     assert "soft" in at.selectbox(key="eval_rule").options
 
 
-def test_classify_offers_the_real_galaxies_with_their_true_class(app, with_checkpoints):
+def test_the_most_confident_mistakes_show_their_maps(app, with_checkpoints, monkeypatch):
+    from galaxy_core.dashboard import explanations
+
+    asked = []
+    real_maps = explanations.answer_maps
+
+    def spy(checkpoints, rule, images):
+        asked.append((len(checkpoints), rule, len(images)))
+        return real_maps(checkpoints, rule, images)
+
+    monkeypatch.setattr(explanations, "answer_maps", spy)
     at = app.run()
-    at.switch_page("app_pages/classify.py").run()
-    at.radio(key="classify_source").set_value("Real galaxies (the check set)").run()
+    at.switch_page("app_pages/evaluation.py").run()
+    at.radio(key="eval_scored_on").set_value("Real check set (60 real galaxies)").run()
     assert not at.exception, at.exception
-    assert any("Trained on synthetic galaxies only" in w.value for w in at.warning)
-    assert "**True class:** Disturbed" in " ".join(m.value for m in at.markdown)
-
-
-def test_classify_averages_the_eight_views_unless_switched_off(app, with_checkpoints):
-    at = app.run()
-    at.switch_page("app_pages/classify.py").run()
-    assert at.toggle(key="classify_tta").value is True
-    at.radio(key="classify_source").set_value("From the dataset").run()
-    averaged = probability_bars(at)
-    at.toggle(key="classify_tta").set_value(False).run()
-    assert not at.exception, at.exception
-    assert at.metric[0].label == "Predicted class"
-    assert len(averaged) == 10 and probability_bars(at) != averaged, "the image as given scores otherwise than the 8-view mean"
-
-
-def probability_bars(at) -> list[float]:
-    import json
-
-    return json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["x"]
-
-
-def test_classify_warns_on_an_image_that_is_not_a_galaxy(app, with_checkpoints):
-    import numpy as np
-
-    at = app.run()
-    at.switch_page("app_pages/classify.py").run()
-    at.file_uploader(key="classify_upload_0").set_value([("grey.png", png_bytes(np.full((64, 64, 3), 128, np.uint8)), "image/png")]).run()
-    assert not at.exception, at.exception
-    assert any("Out of distribution" in e.value for e in at.error)
+    assert at.toggle(key="eval_mistake_maps").value is True and asked == [(1, None, 12)]  # a tiny model errs on 12 or more of 60
+    at.toggle(key="eval_mistake_maps").set_value(False).run()
+    assert not at.exception and len(asked) == 1

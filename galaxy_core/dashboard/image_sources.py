@@ -1,0 +1,120 @@
+"""Where the Classify page's images come from: uploads, the real check set, a dataset image, sky positions.
+
+Each source returns `Item`s: the pixels and what is known about them, so the page passes values, never display strings.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from galaxy_core.classes import CLASSES
+from galaxy_core.dashboard.data_source import require_dataset
+from galaxy_core.dashboard.loaded_models import loaded_model
+from galaxy_core.dashboard.scores import real_sample_images
+from galaxy_core.dashboard.sky import VIEWER, catalogue_panel, cutout, parse_positions
+from galaxy_core.data.cutouts import training_pixscale
+from galaxy_core.data.images import MAX_IMAGE_MB, load_image
+from galaxy_core.errors import UserError
+from galaxy_core.evaluation.metrics import trained_on_check_set
+
+MAX_UPLOAD_FILES = 20
+UPLOAD, REAL_EXAMPLES, DATASET, SKY = "Upload", "Real galaxies (the check set)", "From the dataset", "Sky position"
+SOURCES = (UPLOAD, REAL_EXAMPLES, DATASET, SKY)
+
+
+@dataclass
+class Item:
+    name: str
+    pixels: np.ndarray  # (256, 256, 3) uint8
+    truth: int | None = None  # the true class, where known
+    dataset_index: int | None = None  # where the image is a dataset galaxy (left out of its own look-alikes)
+    notes: list[str] = field(default_factory=list)
+
+
+def uploaded_items() -> list[Item]:
+    """Uploads are decoded to 256x256 cutouts once, then the uploader is replaced by a fresh one, so Streamlit lets go
+    of the uploaded bytes (up to MAX_UPLOAD_FILES x MAX_IMAGE_MB per visitor)."""
+    generation = st.session_state.setdefault("upload_generation", 0)
+    uploads = st.file_uploader(f"JPEG or PNG images (up to {MAX_UPLOAD_FILES}, {MAX_IMAGE_MB} MB each)", type=["jpg", "jpeg", "png"],
+                               accept_multiple_files=True, key=f"classify_upload_{generation}", max_upload_size=MAX_IMAGE_MB)
+    if uploads:
+        kept = []
+        for upload in uploads[:MAX_UPLOAD_FILES]:
+            try:
+                decoded = load_image(upload, name=upload.name)
+                kept.append(Item(upload.name, decoded.pixels, notes=decoded.notes))
+            except UserError as exc:
+                kept.append(str(exc))
+        if len(uploads) > MAX_UPLOAD_FILES:
+            kept.append(f"Only the first {MAX_UPLOAD_FILES} of {len(uploads)} files were used: classify the rest next.")
+        del uploads
+        st.session_state["classify_uploaded"] = kept
+        st.session_state["upload_generation"] = generation + 1
+        st.rerun()
+    items = []
+    for kept in st.session_state.get("classify_uploaded", []):
+        if isinstance(kept, str):  # a file that could not be used: its one sentence
+            st.error(kept)
+            continue
+        for note in kept.notes:
+            st.caption(f"{kept.name}: {note}")
+        items.append(kept)
+    return items
+
+
+def real_example_items(chosen: list[str]) -> list[Item]:
+    """Galaxies of the real check set, clicked as pills, each with its Galaxy Zoo label."""
+    folder, pixels = real_sample_images()
+    files = [path.name for path in folder.files]
+    picked = st.pills("Real Galaxy10 DECaLS galaxies (click to classify; labels by Galaxy Zoo volunteers)", range(len(files)),
+                      selection_mode="multi", default=[files.index(f) for f in files if f.endswith("_curated.jpg")][:1],
+                      format_func=lambda i: f"{CLASSES[folder.labels[i]].short} · {files[i].removeprefix('g10_').removesuffix('.jpg')}",
+                      key="classify_real")
+    tuned = [Path(c).name for c in chosen if trained_on_check_set(loaded_model(c)[1])]
+    if tuned:
+        st.warning(f"{', '.join(tuned)} learned from these very galaxies, so right answers here prove nothing: upload other galaxies to try it.")
+    return [Item(files[i], pixels[i], truth=int(folder.labels[i])) for i in picked or []]
+
+
+def dataset_items() -> list[Item]:
+    data = require_dataset()
+    index = int(st.number_input(f"Image index (0 to {len(data) - 1:,})", 0, len(data) - 1, 0, key="classify_index"))
+    return [Item(f"#{index}", data.image(index), truth=int(data.labels[index]), dataset_index=index)]
+
+
+def sky_items(chosen: list[str]) -> list[Item]:
+    """Legacy Surveys cutouts at typed positions, at the models' training pixel scale, linked to the viewer."""
+    catalogue_panel(chosen[0])
+    try:
+        pixscale = training_pixscale([loaded_model(c)[1] for c in chosen], "choose models trained at one scale")
+    except UserError as exc:
+        st.error(str(exc))
+        st.stop()
+    text = st.text_area("RA, Dec in degrees, one position per line (at most 20)", key="classify_positions", placeholder="185.7286, 15.8223",
+                        help=f"Cutouts of the Legacy Surveys DR10 (grz, {pixscale:g}\"/px as the models' training data, 256 px), as Galaxy10 DECaLS.")
+    positions, problems = parse_positions(text)
+    for problem in problems:
+        st.error(problem)
+    items = []
+    for ra, dec in positions:
+        try:
+            pixels, url = cutout(ra, dec, pixscale)
+        except UserError as exc:  # no network, outside the footprint, a failing service: one sentence, the page goes on
+            st.error(str(exc))
+            continue
+        items.append(Item(f"RA {ra:.4f}, Dec {dec:.4f}", pixels))
+        st.caption(f"[RA {ra:.4f}, Dec {dec:.4f} in the Legacy Surveys viewer]({VIEWER.format(ra=ra, dec=dec)}) · [cutout]({url})")
+    return items
+
+
+def gather(source: str, chosen: list[str]) -> list[Item]:
+    if source == UPLOAD:
+        return uploaded_items()
+    if source == REAL_EXAMPLES:
+        return real_example_items(chosen)
+    if source == SKY:
+        return sky_items(chosen)
+    return dataset_items()

@@ -1,0 +1,124 @@
+"""The Classify page under Streamlit's AppTest: sources, answers, ensembles, and the explanation maps."""
+import json
+
+import numpy as np
+import streamlit as st
+
+from conftest import captions, png_bytes
+
+CLASSIFY = "app_pages/classify.py"
+
+
+def test_classify_uploads_with_one_model_and_refuses_a_broken_file(app, with_checkpoints, tiny_h5):
+    from conftest import real_image_files
+    from galaxy_core.data.galaxy10 import Galaxy10
+
+    real = real_image_files()
+    good = ("galaxy.jpg", real[0].read_bytes(), "image/jpeg") if real else ("galaxy.png", png_bytes(Galaxy10(tiny_h5).image(1)), "image/png")
+    at = app.run()
+    at.switch_page("app_pages/classify.py").run()
+    assert not at.exception and at.title[0].value == "Classify galaxies"
+    at.file_uploader(key="classify_upload_0").set_value([good, ("broken.png", b"\x89PNG\r\n\x1a\nbroken", "image/png")]).run()
+    assert not at.exception
+    assert [m.label for m in at.metric] == ["Predicted class"]
+    assert any("broken.png" in e.value for e in at.error)
+
+
+def test_classify_a_dataset_image_with_an_ensemble(app, with_checkpoints):
+    at = app.run()
+    at.switch_page("app_pages/classify.py").run()
+    at.multiselect(key="classify_models").set_value([str(with_checkpoints / "cnn"), str(with_checkpoints / "efficientnet_b0")]).run()
+    at.selectbox(key="classify_rule").select("agreement").run()
+    at.radio(key="classify_source").set_value("From the dataset").run()
+    at.number_input(key="classify_index").set_value(3).run()
+    assert not at.exception
+    assert "decided by" in captions(at)
+    assert at.metric[0].label == "Predicted class"
+
+
+def test_classify_offers_the_real_galaxies_with_their_true_class(app, with_checkpoints):
+    at = app.run()
+    at.switch_page("app_pages/classify.py").run()
+    at.radio(key="classify_source").set_value("Real galaxies (the check set)").run()
+    assert not at.exception, at.exception
+    assert any("Trained on synthetic galaxies only" in w.value for w in at.warning)
+    assert "**True class:** Disturbed" in " ".join(m.value for m in at.markdown)
+
+
+def test_classify_averages_the_eight_views_unless_switched_off(app, with_checkpoints):
+    at = app.run()
+    at.switch_page("app_pages/classify.py").run()
+    assert at.toggle(key="classify_tta").value is True
+    at.radio(key="classify_source").set_value("From the dataset").run()
+    averaged = probability_bars(at)
+    at.toggle(key="classify_tta").set_value(False).run()
+    assert not at.exception, at.exception
+    assert at.metric[0].label == "Predicted class"
+    assert len(averaged) == 10 and probability_bars(at) != averaged, "the image as given scores otherwise than the 8-view mean"
+
+
+def probability_bars(at) -> list[float]:
+    import json
+
+    return json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["x"]
+
+
+def test_classify_warns_on_an_image_that_is_not_a_galaxy(app, with_checkpoints):
+    import numpy as np
+
+    at = app.run()
+    at.switch_page("app_pages/classify.py").run()
+    at.file_uploader(key="classify_upload_0").set_value([("grey.png", png_bytes(np.full((64, 64, 3), 128, np.uint8)), "image/png")]).run()
+    assert not at.exception, at.exception
+    assert any("Out of distribution" in e.value for e in at.error)
+
+
+def image_captions(at) -> list[str]:
+    return [e.proto.imgs[0].caption for e in at.get("image") if e.proto.imgs]
+
+
+def classify_dataset_image(at, checkpoints, rule="agreement"):
+    at.switch_page(CLASSIFY).run()
+    at.multiselect(key="classify_models").set_value([str(checkpoints / "cnn"), str(checkpoints / "efficientnet_b0")]).run()
+    at.selectbox(key="classify_rule").select(rule).run()
+    at.radio(key="classify_source").set_value("From the dataset").run()
+    return at
+
+
+def test_every_chosen_model_has_its_map_beside_the_ensembles(app, with_checkpoints):
+    at = classify_dataset_image(app.run(), with_checkpoints)
+    assert not at.exception, at.exception
+    shown = image_captions(at)
+    assert "cnn: layercam, 8×8 cells" in shown and "efficientnet_b0: layercam, 8×8 cells" in shown
+    assert any(c.startswith("ensemble (agreement)") for c in shown)
+    assert "weight in the ensemble's map" in captions(at)
+    at.selectbox(key="item_0_method").select("gradcam++").run()
+    at.selectbox(key="item_0_target").select("Merging").run()
+    assert not at.exception, at.exception
+    shown = image_captions(at)
+    assert "cnn: gradcam++, 8×8 cells" in shown and "evidence for **Merging**" in captions(at)
+    at.selectbox(key="item_0_method").select("eigencam").run()
+    assert "class-agnostic" in captions(at)
+
+
+def test_an_empty_map_is_said_in_words_and_another_method_offered(app, with_checkpoints, monkeypatch):
+    from galaxy_core.dashboard import explanations
+    from galaxy_core.evaluation.explain import ExplainedPrediction, Explanation
+
+    def nothing_found(predictor, images, results, method=None, target=None):  # every cell below zero, as gradcam can be
+        members = {m.name: Explanation(np.zeros((8, 8), np.float32), method or "gradcam", "x", 0, 0) for m in predictor.members}
+        empty = np.zeros(images.shape[1:3], np.float32)
+        return [ExplainedPrediction(0, 0, members, {n: empty for n in members}, {n: 0.5 for n in members}, empty)]
+
+    monkeypatch.setattr(explanations, "explain_prediction", nothing_found)
+    st.cache_data.clear()  # maps cached by an earlier test would hide the patched ones
+    at = classify_dataset_image(app.run(), with_checkpoints)
+    assert not at.exception, at.exception
+    said = [i.value for i in at.info]
+    assert sum("finds no positive evidence for Disturbed anywhere in this image" in s for s in said) == 2
+    assert any("ensemble's map is empty" in s for s in said)
+    retry = [b for b in at.button if b.label.startswith("Try ")]
+    assert retry and retry[0].label == "Try layercam"
+    retry[0].click().run()
+    assert at.selectbox(key="item_0_method").value == "layercam"
+    st.cache_data.clear()
