@@ -74,3 +74,15 @@ def chromium_page():
             yield page
         finally:
             browser.close()
+
+
+# True once every image has loaded and every plotly chart has drawn its plot area.
+_DRAWN = """() => Array.from(document.images).every(image => image.complete)
+              && Array.from(document.querySelectorAll('.js-plotly-plot')).every(plot => plot.querySelector('.main-svg'))"""
+
+
+def settled(page, timeout: float = 180_000) -> None:
+    """Wait until the script run has ended (Streamlit's running indicator is gone) and what it drew is on screen: the
+    condition a screenshot or a click on a chart needs, instead of a fixed pause."""
+    page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=timeout)
+    page.wait_for_function(_DRAWN, timeout=timeout)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from browser import chromium_page, require_browser, streamlit_server
+from browser import chromium_page, require_browser, settled, streamlit_server
 from conftest import real_image_files
 
 pytestmark = pytest.mark.e2e
@@ -36,21 +36,15 @@ def page(server):
 def open_page(page, url: str, title: str, timeout: float = 180_000):
     page.goto(url)
     page.get_by_role("heading", name=title, level=1).wait_for(timeout=timeout)
-    page.wait_for_timeout(1500)  # let charts draw
+    settled(page, timeout)
     assert not page.locator("[data-testid='stException']").count(), f"exception on {title}"
 
 
-def wait_until_idle(page, timeout: float = 180_000):
-    """Until the script run ends (Streamlit's running indicator goes away): elements drawn later move the ones above."""
-    page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=timeout)
-    page.wait_for_timeout(500)
-
-
-def shoot(page, name: str):
+def shoot(page, name: str, full_page: bool = False):
     folder = os.environ.get("GALAXY_SCREENSHOTS")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(Path(folder) / f"{name}.png") if folder else None, full_page=False)
+    page.screenshot(path=str(Path(folder) / f"{name}.png") if folder else None, full_page=full_page)
 
 
 def test_every_page_and_the_main_interactions(server, page):
@@ -75,28 +69,39 @@ def test_every_page_and_the_main_interactions(server, page):
         Image.fromarray(render_image(7, 0, 1)).save(upload)
     page.locator("input[type='file']").set_input_files(str(upload))
     page.get_by_text("Predicted class").first.wait_for(timeout=120_000)
-    page.wait_for_timeout(1500)
-    shoot(page, "classify")
+    page.get_by_text("Maps of the evidence for").first.wait_for(timeout=120_000)
+    settled(page)
+    assert page.get_by_text("cells").count(), "every map says its layer's cell count"
+    assert not page.locator("[data-testid='stException']").count(), "exception on Classify"
+    shoot(page, "classify", full_page=True)  # the answer and, below it, the maps
+    # Another method reruns only the maps (a fragment): eigencam says it ignores the class.
+    method_box = page.locator(".st-key-item_0_method [role='combobox']")
+    method_box.click()
+    method_box.fill("eigen")  # a searchable selectbox: type, then pick
+    page.get_by_role("option", name="eigencam").click()
+    page.get_by_text("eigencam is class-agnostic").first.wait_for(timeout=120_000)
+    settled(page)
+    assert not page.locator("[data-testid='stException']").count(), "exception after changing the explanation method"
 
     open_page(page, f"{server}/evaluation", "Evaluation")
     page.get_by_text("Click a cell").wait_for(timeout=120_000)
-    wait_until_idle(page)  # the cell's position is only final once the whole page is drawn
+    settled(page)  # the cell's position is only final once the whole page is drawn
     # Press and release the mouse on the first cell's marker (true disturbed, predicted disturbed), as a
     # person does: plotly's drag layer over the markers turns that into a point selection.
     cell = page.locator(".js-plotly-plot .scatterlayer .point").nth(0)
     cell.scroll_into_view_if_needed()
     box = cell.bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.wait_for_timeout(300)
+    page.locator(".hoverlayer .hovertext").first.wait_for(timeout=30_000)  # plotly has the point under the mouse
     page.mouse.down()
     page.mouse.up()
     page.get_by_text("most confident first").wait_for(timeout=60_000)
-    page.wait_for_timeout(1500)
+    settled(page)
     shoot(page, "evaluation")
 
     open_page(page, f"{server}/latent", "Latent space")
     page.locator(".js-plotly-plot").first.wait_for(timeout=180_000)  # the PCA scatter, once the features are computed
-    page.wait_for_timeout(1500)
+    settled(page)
     assert not page.locator("[data-testid='stException']").count(), "exception on Latent space"
     shoot(page, "latent")
 

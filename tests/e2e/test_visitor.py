@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from browser import REPO, chromium_page, require_browser, streamlit_server
+from browser import REPO, chromium_page, require_browser, settled, streamlit_server
 from hostile_files import declares_a_hundred_million_images, pixel_bomb_png
 
 pytestmark = pytest.mark.e2e
@@ -51,7 +51,7 @@ def page(visitor_server):
 def open_page(page, url: str, title: str):
     page.goto(url)
     page.get_by_role("heading", name=title, level=1).wait_for(timeout=180_000)
-    page.wait_for_timeout(1000)
+    settled(page)
 
 
 def no_exception(page):
@@ -80,7 +80,7 @@ def test_training_names_and_starts(visitor_server, page):
         for click in range(3):
             name_box.fill(f"visitor{click}")
             start.click()
-            page.wait_for_timeout(1500)
+            settled(page)  # each start's run ends before the next click
         page.get_by_text("already going on this server").first.wait_for(timeout=30_000)
         runs = [p.parent.name for p in checkpoints.glob("*/job.json")]
         assert runs == ["visitor0"], runs
