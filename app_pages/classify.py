@@ -8,26 +8,50 @@ from galaxy_core.classes import CLASS_NAMES, CLASSES
 from galaxy_core.dashboard.data_source import require_dataset
 from galaxy_core.dashboard.explanations import show_maps
 from galaxy_core.dashboard.image_sources import DATASET, SOURCES, Item, gather
-from galaxy_core.dashboard.loaded_models import loaded_model, predictor, require_checkpoints
+from galaxy_core.dashboard.loaded_models import check_set_record, loaded_model, predictor, recorded_default, require_checkpoints
 from galaxy_core.dashboard.sky import show_similar
 from galaxy_core.errors import UserError
-from galaxy_core.evaluation.metrics import accuracy_summary
+from galaxy_core.evaluation.metrics import accuracy_summary, confidence_trust
 from galaxy_core.inference.ensemble import RULES
 
 
 def choose_models(model_labels: dict) -> tuple[list[str], str | None, bool]:
+    """The models, preselected as the recorded default answer (checkpoints/default.json) where there is one."""
+    recorded = recorded_default()
+    preselected = [str(c) for c in recorded.checkpoints] if recorded else list(model_labels)[:1]
     left, right = st.columns([2, 1])
-    chosen = left.multiselect("Models", list(model_labels), default=list(model_labels)[:1], format_func=model_labels.get,
+    chosen = left.multiselect("Models", list(model_labels), default=[c for c in preselected if c in model_labels], format_func=model_labels.get,
                               key="classify_models", help="One model, or several combined by an ensemble rule.")
     rule = right.selectbox("Ensemble rule", RULES, key="classify_rule", disabled=len(chosen) < 2,
+                           index=RULES.index(recorded.rule) if recorded and recorded.rule else 0,
                            help="agreement: the second study's rule; soft: mean probabilities; f1_weighted: per-class validation F1 weights.")
+    if recorded:
+        say_default(recorded)
     if not chosen:
         st.warning("Choose at least one model.")
         st.stop()
-    tta = st.toggle("Average over the 8 rotations and flips", value=True, key="classify_tta",
+    tta = st.toggle("Average over the 8 rotations and flips", value=recorded.tta if recorded else True, key="classify_tta",
                     help="A galaxy has no up or down: each model sees the image turned by 0, 90, 180 and 270 degrees, and mirrored, "
                          "and its probabilities are averaged (8 times the compute; docs/benchmarks.md measures what it changes).")
     return chosen, (rule if len(chosen) > 1 else None), tta
+
+
+def say_default(recorded) -> None:
+    measured = recorded.measured
+    what = recorded.names[0] if recorded.rule is None else f"the {recorded.rule} ensemble of {len(recorded.names)} models"
+    st.caption(f"Preselected: the recorded default answer, {what}, chosen on the {measured.get('of', '?')} real check-set galaxies "
+               f"({measured.get('right', '?')} right, 95% interval {measured.get('low', 0):.0%}–{measured.get('high', 1):.0%}; "
+               f"{measured.get('rule_of_choice', '')}).")
+
+
+def say_trust(column, confidence: float, record: tuple | None) -> None:
+    """Beside an answer: how often answers that confident were right on real galaxies, with the interval 60 allow."""
+    trust = confidence_trust(confidence, *record) if record else None
+    if trust is None:
+        column.caption("How far to trust this confidence on real galaxies is unknown: a chosen model learned from the check set.")
+        return
+    column.caption(f"On the {len(record[0])} real check-set galaxies, answers at least {trust['at_least']:.0%} confident were right "
+                   f"**{trust['right']} of {trust['of']}** times (95% interval {trust['low']:.0%}–{trust['high']:.0%}).")
 
 
 def warn_if_synthetic(chosen: list[str], source: str) -> None:
@@ -45,8 +69,9 @@ def probabilities_figure(probabilities: dict) -> go.Figure:
     return figure
 
 
-def show_answer(column, item: Item, result: dict, ensemble_rule: str | None, key: str) -> None:
+def show_answer(column, item: Item, result: dict, ensemble_rule: str | None, key: str, record: tuple | None) -> None:
     column.metric("Predicted class", result["class"], f"{result['confidence']:.1%} confidence", delta_color="off")
+    say_trust(column, result["confidence"], record)
     if result["ood"]:
         column.error(f"Out of distribution (score {result['ood_score']:.1f}; above 1 means unlike anything in training): "
                      "this does not look like the galaxies these models learned from, so the class above means little.")
@@ -68,12 +93,13 @@ def explanation_panel(item: Item, result: dict, chosen: tuple[str, ...], rule: s
     show_maps(key, item.pixels, result, chosen, rule)
 
 
-def show_item(position: int, item: Item, result: dict, chosen: list[str], rule: str | None, model_labels: dict) -> None:
+def show_item(position: int, item: Item, result: dict, chosen: list[str], rule: str | None, model_labels: dict,
+              record: tuple | None) -> None:
     key = f"item_{position}"
     st.subheader(item.name)
     picture, facts = st.columns([1, 1])
     picture.image(item.pixels, caption=item.name, width=300)
-    show_answer(facts, item, result, rule, key)
+    show_answer(facts, item, result, rule, key, record)
     explanation_panel(item, result, tuple(chosen), rule, key)
     first = model_labels[chosen[0]].split(" ")[0]
     if st.toggle(f"Galaxies like this one in the dataset ({first}'s latent space)", key=f"similar_{position}"):
@@ -91,8 +117,9 @@ if not items:
 try:
     with st.spinner("Classifying..."):
         results = predictor(tuple(models), ensemble_rule, averaged).predict(np.stack([item.pixels for item in items]))
+    trust_record = check_set_record(tuple(models), ensemble_rule, averaged)
 except UserError as exc:
     st.error(str(exc))
     st.stop()
 for number, (galaxy, answer) in enumerate(zip(items, results)):
-    show_item(number, galaxy, answer, models, ensemble_rule, labels)
+    show_item(number, galaxy, answer, models, ensemble_rule, labels, trust_record)

@@ -26,6 +26,30 @@ def real_with_interval(real: dict) -> str:
     return f"**{real['accuracy']:.3f}** ({round(real['accuracy'] * real['count'])}/{real['count']}; {low:.2f}–{high:.2f})"
 
 
+def weights_text(source: str) -> str:
+    """Where training started: `none`, `imagenet`, or the run it continued (named by its folder, not this machine's path)."""
+    return f"continued from `{Path(source).name}`" if "/" in str(source) else str(source)
+
+
+def print_default() -> None:
+    """The recorded default answer (checkpoints/default.json) and the candidates it was chosen from."""
+    path = REPO / "checkpoints" / "default.json"
+    if not path.exists():
+        return
+    recorded = json.loads(path.read_text())
+    measured = recorded["measured"]
+    what = recorded["checkpoints"][0] if recorded["rule"] is None else f"the {recorded['rule']} rule over {', '.join(recorded['checkpoints'])}"
+    print("\n## The default answer\n")
+    print(f"What `predict` without model flags, the API's `/predict` and the Classify page answer with: **{what}**, "
+          f"{measured['right']}/{measured['of']} right on the real check set (95% interval {measured['low']:.2f}–{measured['high']:.2f}), "
+          f"cross-entropy {measured['cross_entropy']:.3f}. Rule: {measured['rule_of_choice']}. Chosen by `{recorded['command']}` "
+          f"on {recorded.get('chosen_on', 'an unrecorded date')}; the candidates:\n")
+    print("| candidate | rule | right of 60 | cross-entropy |\n|---|---|---|---|")
+    for c in sorted(recorded["candidates"], key=lambda c: (-c["correct"], c["cross_entropy"] or 99)):
+        entropy = "cross-validated accuracy only" if c["cross_validated"] else f"{c['cross_entropy']:.3f}"
+        print(f"| {', '.join(c['checkpoints'])} | {c['rule'] or 'single model'} | {c['correct']} | {entropy} |")
+
+
 def training_generators(metas: list[dict]) -> str:
     """The generator versions of the synthetic files the checkpoints were trained on, read from those files
     (meta.json records their path and fingerprint, not the generator)."""
@@ -57,7 +81,7 @@ def main() -> None:
         if recipe.get("resize") and recipe["resize"] > recipe["image_size"]:
             side += f" (central {round(DATASET_SIDE * recipe['image_size'] / recipe['resize'])} of {DATASET_SIDE})"
         rows.append(
-            f"| {name} | {real_text} | {side} | {recipe['split']} | {meta['weights_source']} | {meta['epochs_run']} ({meta['best_epoch']}) "
+            f"| {name} | {real_text} | {side} | {recipe['split']} | {weights_text(meta['weights_source'])} | {meta['epochs_run']} ({meta['best_epoch']}) "
             f"| {recipe['learning_rate']:g} | **{test['accuracy']:.3f}** | {test['balanced_accuracy']:.3f} | {test['macro_f1']:.3f} "
             f"| {test['cross_entropy']:.3f} | {test['kl_divergence']:.3f} | {test['ece']:.3f} | {test['count']} "
             f"| {meta['training_seconds'] / 60:.1f} | {size:.1f} |"
@@ -77,7 +101,7 @@ def main() -> None:
           f"names a central part of the {DATASET_SIDE}-px cutout, the model sees only that part (resize, then centre-crop): trained "
           "with `--resize` to zoom in on the galaxy (docs/benchmarks.md, \"Zooming in\"). Where the weights column names "
           "a checkpoint, training continued from it at a lower learning rate (scripts/train_demo_checkpoints.sh writes the "
-          "first run to a temporary folder; the path is where that run was, for some the checkpoint it replaced).\n")
+          "first run to a temporary folder, named here by its folder).\n")
     print("**Real check set** (the first figure per row): the 60 real Galaxy10 DECaLS galaxies in "
           "`galaxy_core/data/real_sample/`, a development set (the generator may be tuned against it), scored with "
           "`python -m galaxy_core evaluate --checkpoint checkpoints/NAME --real-sample`. In brackets: galaxies right, "
@@ -112,6 +136,7 @@ def main() -> None:
             real_text += f" | {json.loads(views_path.read_text())['metrics']['accuracy']:.3f}" if views_path.exists() else " | not measured"
             print(f"| {result['rule']} | {members} | {result['images']} | **{result['metrics']['accuracy']:.3f}** "
                   f"| {result['metrics']['macro_f1']:.3f} | {best[0]} {best[1]:.3f} | {real_text} |")
+    print_default()
     print_real_per_class([(read_meta(f)["model"], read_meta(f)["metrics"].get("real_sample")) for f in find_checkpoints(REPO / "checkpoints")])
 
 

@@ -45,3 +45,6 @@ continue_from "$rn50_second" 10 1e-4 "$out"/resnet50
 # Lite0 zoomed in too: the central 128 px at 96 px (0.976 -> 0.990 synthetic, 28 -> 30/60 real; docs/benchmarks.md)
 python3 -m galaxy_core train --model efficientnet_lite0 --epochs 8 --lr 5e-4 --image-size 96 --resize 192 --device cpu --workers 1 \
   --look-augment --out "$out"/efficientnet_lite0
+# The weights changed: measure the default answer again (checkpoints/default.json) and retake the screenshots.
+python3 scripts/choose_default.py --checkpoints "$out"
+if [ "$out" = checkpoints ]; then scripts/screenshots.sh; fi

@@ -16,3 +16,6 @@ python3 -m galaxy_core train --init "$base" --trainable all --epochs 15 --lr 1e-
 # 42 training images cannot set the OOD thresholds: fit them on the synthetic file Lite0 learned its features from.
 python3 -m galaxy_core calibrate-ood --checkpoint "$out" --device cpu
 python3 benchmarks/real_finetune_cv.py --checkpoint "$base" --trainable all --epochs 15 --lr 1e-4 --record "$out"
+# A new candidate for the default answer (judged by its cross-validated figure), and the screenshots again.
+python3 scripts/choose_default.py --checkpoints "$(dirname "$out")"
+if [ "$(dirname "$out")" = checkpoints ]; then scripts/screenshots.sh; fi

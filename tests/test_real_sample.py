@@ -327,8 +327,10 @@ def test_a_damaged_ood_file_gets_one_sentence(tiny_checkpoints, tmp_path):
     folder = tmp_path / "cnn"
     shutil.copytree(tiny_checkpoints / "cnn", folder)
     (folder / "ood.safetensors").write_bytes(b"garbage")
-    with pytest.raises(UserError, match="calibrate-ood"):
+    with pytest.raises(UserError, match="must be fitted again"):  # the core says what is wrong ...
         Predictor([folder])
+    done = run_cli("predict", "--checkpoint", folder, sorted(REAL_SAMPLE_DIR.glob("*.jpg"))[0])
+    assert done.returncode == 2 and f"calibrate-ood --checkpoint {folder}" in done.stderr  # ... the command line what to do
     done = run_cli("calibrate-ood", "--checkpoint", folder, "--data", tiny_checkpoints.parent / "nope.h5")
     assert done.returncode == 2 and "does not exist" in done.stderr
 

@@ -8,8 +8,8 @@ import os
 import sys
 
 from galaxy_core.cli import data, evaluation, explaining, prediction, serving, training
-from galaxy_core.cli.common import EXIT_USER_ERROR, Parser
-from galaxy_core.errors import UserError, one_sentence
+from galaxy_core.cli.common import EXIT_USER_ERROR, Parser, remedy
+from galaxy_core.errors import UserError
 from galaxy_core.fileio import os_error_reason
 
 COMMAND_GROUPS = (data, training, evaluation, prediction, explaining, serving)  # `--help` lists their commands in this order
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = args.run(args)
     except UserError as exc:
-        print(f"error: {one_sentence(exc)}", file=sys.stderr)
+        print(f"error: {remedy(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted: run the same command again to resume.", file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from galaxy_core.errors import UserError
+from galaxy_core.errors import UserError, one_sentence
 
 EXIT_USER_ERROR = 2
 
@@ -54,3 +54,36 @@ def default_checkpoints() -> list:
     if not found:
         raise UserError(f"No checkpoints found in {checkpoints_root()}: train one with `python -m galaxy_core train --model cnn`.")
     return found
+
+
+def chosen_models(checkpoint: str | None, listed: list, rule: str | None) -> tuple[list, str | None, bool]:
+    """The models a command runs: --checkpoint DIR; --ensemble RULE over --checkpoints (default: every checkpoint);
+    or, with no model flags, the recorded default answer. Returns (checkpoints, rule, whether it is the default)."""
+    from galaxy_core.inference.default_answer import default_models
+    from galaxy_core.settings import checkpoints_root
+
+    if checkpoint and (rule or listed):
+        raise UserError("Give either --checkpoint DIR or --ensemble RULE [--checkpoints DIR ...], not both.")
+    if checkpoint:
+        return [checkpoint], None, False
+    if listed or rule:
+        checkpoints = listed or default_checkpoints()
+        if len(checkpoints) > 1 and not rule:
+            raise UserError("Several checkpoints and no ensemble rule: add --ensemble agreement|soft|f1_weighted, or give one --checkpoint.")
+        return checkpoints, rule, False
+    default_checkpoints()  # none at all: say how to train one
+    checkpoints, rule, recorded = default_models(checkpoints_root())
+    return checkpoints, rule, recorded is not None
+
+
+def remedy(exc: UserError) -> str:
+    """The core's errors say what is wrong; this adds what to do on the command line, where the core leaves it out."""
+    from galaxy_core.inference.default_answer import NoDefault
+    from galaxy_core.inference.ood import OodFileError
+
+    if isinstance(exc, OodFileError):
+        return f"{exc}: run `python -m galaxy_core calibrate-ood --checkpoint {exc.directory}` to fit them."
+    if isinstance(exc, NoDefault):
+        return (f"{exc}: name the models with --checkpoint DIR or --ensemble RULE [--checkpoints DIR ...], or record a default "
+                "with scripts/choose_default.py.")
+    return one_sentence(exc)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from galaxy_core.cli.common import default_checkpoints
+from galaxy_core.cli.common import chosen_models
 from galaxy_core.errors import UserError
 from galaxy_core.fileio import require_writable
 
@@ -18,11 +18,11 @@ def cmd_explain(args) -> dict:
 
     if args.method is not None:
         check_method(args.method)
-    images, checkpoints = _images_and_checkpoints(args)
+    images, checkpoints, rule = _images_and_checkpoints(args)
     target = None if args.target is None else class_index(args.target, "--target")
     if args.out:
         require_writable(args.out, folder=True)
-    predictor = Predictor(checkpoints, args.ensemble if not args.checkpoint else None, device=str(select_device(args.device)))
+    predictor = Predictor(checkpoints, rule, device=str(select_device(args.device)))
     if args.layer:
         _use_layer(predictor, args.layer)
     maps = []
@@ -38,7 +38,7 @@ def cmd_explain(args) -> dict:
     if not args.json:  # the short form; --json keeps each member's map too
         for entry in maps:
             entry.pop("members")
-    return {"checkpoints": [str(c) for c in checkpoints], "ensemble": args.ensemble if not args.checkpoint else None,
+    return {"checkpoints": [str(c) for c in checkpoints], "ensemble": rule,
             "maps": maps, "mean_central_energy": _mean([m["central_energy"] for m in maps])}
 
 
@@ -81,21 +81,15 @@ def _mean(values):
     return sum(kept) / len(kept) if kept else None
 
 
-def _images_and_checkpoints(args) -> tuple[list[str], list]:
+def _images_and_checkpoints(args) -> tuple[list[str], list, str | None]:
     # `--checkpoints A B img.jpg`: a checkpoint is a folder, so a file in that greedy list is an image (as in predict)
     listed = args.checkpoints or []
     images = [*args.images, *[p for p in listed if not Path(p).is_dir() and Path(p).suffix]]
     listed = [p for p in listed if p not in images]
     if not images:
         raise UserError("explain needs at least one image file (JPEG, PNG or FITS).")
-    if args.checkpoint and (args.ensemble or listed):
-        raise UserError("Give either --checkpoint DIR or --ensemble RULE --checkpoints DIR DIR ..., not both.")
-    if args.checkpoint:
-        return images, [args.checkpoint]
-    checkpoints = listed or default_checkpoints()
-    if len(checkpoints) > 1 and not args.ensemble:
-        raise UserError("Several checkpoints and no ensemble rule: add --ensemble agreement|soft|f1_weighted, or give one --checkpoint.")
-    return images, checkpoints
+    checkpoints, rule, _ = chosen_models(args.checkpoint, listed, args.ensemble)
+    return images, checkpoints, rule
 
 
 def _use_layer(predictor, layer: str) -> None:

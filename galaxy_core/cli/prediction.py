@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from galaxy_core.cli.common import default_checkpoints, progress_bar, ranged
+from galaxy_core.cli.common import chosen_models, progress_bar, ranged
 from galaxy_core.errors import UserError
 from galaxy_core.fileio import require_writable
 
@@ -30,20 +30,18 @@ def cmd_predict(args) -> dict:
         raise UserError("--out is for catalogue runs: add --catalog CSV.")
     if not images and not sky and not args.catalog:
         raise UserError("predict needs at least one image file, --ra RA --dec DEC, or --catalog CSV --out FILE.")
-    checkpoints = [args.checkpoint] if args.checkpoint else (listed or default_checkpoints())
-    if args.checkpoint and args.ensemble:
-        raise UserError("Give either --checkpoint DIR or --ensemble RULE [--checkpoints DIR ...], not both.")
-    predictor = Predictor(checkpoints, args.ensemble if not args.checkpoint else None, device=str(select_device(args.device)), tta=args.tta)
+    checkpoints, rule, by_default = chosen_models(args.checkpoint, listed, args.ensemble)
+    predictor = Predictor(checkpoints, rule, device=str(select_device(args.device)), tta=args.tta)
+    answered_by = {"checkpoints": [str(c) for c in checkpoints], "ensemble": rule, "default": by_default}
     if args.catalog:
-        return _predict_catalogue(args, predictor, checkpoints)
+        return _predict_catalogue(args, predictor, answered_by)
     if sky:
         cutout = _cutout_client(args, predictor).fetch(args.ra, args.dec)
         result = predictor.predict(cutout.image.pixels[None])[0]
         if not args.json:
             result.pop("probabilities")
         result.update(ra=cutout.ra, dec=cutout.dec, url=cutout.url, notes=cutout.image.notes)
-        return {"checkpoints": [str(c) for c in checkpoints], "ensemble": args.ensemble if not args.checkpoint else None,
-                "predictions": [result]}
+        return {**answered_by, "predictions": [result]}
     decoded = [load_image(path) for path in images]
     results = predictor.predict(np.stack([d.pixels for d in decoded]))
     for path, d, r in zip(images, decoded, results):
@@ -51,7 +49,7 @@ def cmd_predict(args) -> dict:
         r["notes"] = d.notes
         if not args.json:
             r.pop("probabilities")
-    return {"checkpoints": [str(c) for c in checkpoints], "ensemble": args.ensemble if not args.checkpoint else None, "predictions": results}
+    return {**answered_by, "predictions": results}
 
 
 def _cutout_client(args, predictor):
@@ -62,7 +60,7 @@ def _cutout_client(args, predictor):
     return CutoutClient(args.cutout_url, layer=args.layer, pixscale=pixscale, size=args.size)
 
 
-def _predict_catalogue(args, predictor, checkpoints) -> dict:
+def _predict_catalogue(args, predictor, answered_by: dict) -> dict:
     """`predict --catalog`: streamed, resumable; under torchrun each process takes every N-th row, then rank 0 merges."""
     from galaxy_core.catalogue import merge_shards, run_catalogue, shard_outputs
 
@@ -85,7 +83,7 @@ def _predict_catalogue(args, predictor, checkpoints) -> dict:
         dist.destroy_process_group()
         if rank != 0:
             return {}
-    return {"checkpoints": [str(c) for c in checkpoints], "catalogue": str(args.catalog), **counts, "out": str(out)}
+    return {**answered_by, "catalogue": str(args.catalog), **counts, "out": str(out)}
 
 
 def cmd_similar(args) -> dict:
@@ -133,7 +131,7 @@ def add_commands(commands) -> None:
 
     pr = commands.add_parser("predict", help="classify JPEG/PNG files")
     pr.add_argument("images", nargs="*", help="image files (any size or mode: converted as in training)")
-    pr.add_argument("--checkpoint", help="one checkpoint folder")
+    pr.add_argument("--checkpoint", help="one checkpoint folder (with no model flags: the recorded default answer, checkpoints/default.json)")
     pr.add_argument("--ensemble", choices=RULES, help="combine --checkpoints (default: all in checkpoints/) by this rule")
     pr.add_argument("--checkpoints", nargs="+")
     pr.add_argument("--device", default="auto", choices=DEVICES)

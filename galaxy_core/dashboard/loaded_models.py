@@ -5,8 +5,11 @@ from pathlib import Path
 
 import streamlit as st
 
+from galaxy_core.data.labelled_images import real_sample
 from galaxy_core.errors import UserError
+from galaxy_core.evaluation.folders import check_set_answers
 from galaxy_core.evaluation.metrics import accuracy_summary
+from galaxy_core.inference.default_answer import DefaultAnswer, read_default
 from galaxy_core.inference.predictor import Predictor
 from galaxy_core.models.checkpoint import WEIGHTS_FILE, find_checkpoints, load_checkpoint, read_meta
 from galaxy_core.settings import checkpoints_root
@@ -43,6 +46,27 @@ def loaded_model(checkpoint: str):
 def predictor(checkpoints: tuple[str, ...], rule: str | None, tta: bool = False) -> Predictor:
     """A Predictor over the shared models (cheap to build: the models themselves are cached)."""
     return Predictor(list(checkpoints), rule, device="cpu", load=loaded_model, tta=tta)
+
+
+def recorded_default() -> DefaultAnswer | None:
+    """The recorded default answer (checkpoints/default.json) when every checkpoint it names is there; else None."""
+    try:
+        recorded = read_default(checkpoints_root())
+    except UserError:
+        return None
+    return recorded if recorded is not None and not recorded.missing else None
+
+
+@st.cache_data(show_spinner="Measuring these models on the real check set (once)...", max_entries=32)
+def check_set_record(checkpoints: tuple[str, ...], rule: str | None, tta: bool) -> tuple[list[float], list[bool]] | None:
+    """The chosen models' confidence and rightness on the real check set: the recorded default's as measured when it was
+    chosen, any other choice's measured now; None where a model learned from those galaxies."""
+    recorded = recorded_default()
+    if recorded is not None and [str(c) for c in recorded.checkpoints] == list(checkpoints) and recorded.rule == rule \
+            and recorded.tta == tta and len(recorded.confidence):
+        return recorded.confidence.tolist(), recorded.correct.tolist()
+    answers = check_set_answers(predictor(checkpoints, rule, tta), real_sample())
+    return None if answers is None else (answers[0].tolist(), answers[1].tolist())
 
 
 def checkpoint_labels() -> dict[str, str]:

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score, log_loss, precision_recall_fscore_support
+from sklearn.metrics import (
+    balanced_accuracy_score,
+    confusion_matrix,
+    f1_score,
+    log_loss,
+    precision_recall_fscore_support,
+)
 
 from galaxy_core.classes import CLASS_NAMES, NUM_CLASSES
 
 EPS = 1e-12
 # KL divergence is measured against label-smoothed targets: the recipe's smoothing, else this.
 DEFAULT_KL_SMOOTHING = 0.1
+# A confidence above nearly every check-set answer is judged by this many most confident answers instead.
+FEWEST_FOR_TRUST = 5
 # The headline metrics, in the order every summary shows them (CLI, Overview, Evaluation): key, label, format.
 SUMMARY_METRICS: tuple[tuple[str, str, str], ...] = (
     ("accuracy", "Accuracy", "{:.1%}"),
@@ -23,17 +31,44 @@ SUMMARY_METRICS: tuple[tuple[str, str, str], ...] = (
 SUMMARY_KEYS = tuple(key for key, _, _ in SUMMARY_METRICS)
 
 
+def wilson(right: int, of: int, level: float = 0.95) -> dict:
+    """right of `of` with its Wilson interval: {right, of, low, high}. No answers, no knowledge: 0 to 1."""
+    from scipy.stats import binomtest
+
+    if of < 1:
+        return {"right": 0, "of": 0, "low": 0.0, "high": 1.0}
+    interval = binomtest(right, of).proportion_ci(level, method="wilson")
+    return {"right": int(right), "of": int(of), "low": float(interval.low), "high": float(interval.high)}
+
+
 def accuracy_interval(metrics: dict, level: float = 0.95) -> tuple[float, float]:
     """Wilson interval of an accuracy over `metrics['count']` images: on the 60-image check set a model at 50% could
     be anywhere from about 38% to 62%, so differences of a few galaxies between models are not differences."""
-    from scipy.stats import binomtest
-
     count = int(metrics["count"])
-    if count < 1:  # no images, no knowledge (a hand-edited meta.json must not break a page)
-        return 0.0, 1.0
-    right = min(max(round(metrics["accuracy"] * count), 0), count)
-    interval = binomtest(right, count).proportion_ci(level, method="wilson")
-    return float(interval.low), float(interval.high)
+    counted = wilson(min(max(round(metrics["accuracy"] * count), 0), count), count, level)  # a hand-edited meta.json must not break a page
+    return counted["low"], counted["high"]
+
+
+def confidence_trust(confidence: float, confidences: np.ndarray, correct: np.ndarray, fewest: int = FEWEST_FOR_TRUST) -> dict | None:
+    """How often answers at least this confident were right on a labelled set (the real check set): {right, of, low,
+    high, at_least}. Above all but a few of the set's answers, the `fewest` most confident judge it instead."""
+    confidences, correct = np.asarray(confidences, np.float64), np.asarray(correct, bool)
+    if not len(confidences):
+        return None
+    order = np.sort(confidences)[::-1]
+    at_least = min(float(confidence), float(order[min(fewest, len(order)) - 1]))
+    chosen = confidences >= at_least
+    return {"at_least": at_least, **wilson(int(correct[chosen].sum()), int(chosen.sum()))}
+
+
+def risk_coverage(confidences: np.ndarray, correct: np.ndarray) -> list[dict]:
+    """Accuracy of the most confident k answers for every k (selective prediction: answer only when this sure), each
+    with its coverage (k over all) and Wilson interval; the curve a reliability diagram's bins cannot show on few images."""
+    confidences, correct = np.asarray(confidences, np.float64), np.asarray(correct, bool)
+    order = np.argsort(-confidences, kind="stable")
+    right = np.cumsum(correct[order])
+    return [{"coverage": (k + 1) / len(order), "threshold": float(confidences[order[k]]), "accuracy": float(right[k] / (k + 1)),
+             **wilson(int(right[k]), k + 1)} for k in range(len(order))]
 
 
 def check_set_interval(real: dict | None) -> tuple[float, float] | None:
@@ -111,7 +146,7 @@ def compute_metrics(labels: np.ndarray, probabilities: np.ndarray, smoothing: fl
     all_classes = list(range(NUM_CLASSES))
     precision, recall, f1, support = precision_recall_fscore_support(labels, predictions, labels=all_classes, zero_division=0)
     calib = calibration(labels, probabilities)
-    counted = {"count": int(len(labels)), "accuracy": float((predictions == labels).mean())}
+    counted = {"count": len(labels), "accuracy": float((predictions == labels).mean())}
     return {
         **counted,
         "accuracy_interval": list(accuracy_interval(counted)),

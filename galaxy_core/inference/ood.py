@@ -114,5 +114,13 @@ def load_ood(directory: str | Path, meta: dict) -> OodModel | None:
             raise ValueError("checksum")
         return OodModel(**{f.name: tensors[f.name].numpy() for f in fields(OodModel)})
     except (OSError, SafetensorError, KeyError, TypeError, ValueError):
-        raise UserError(f"{path} is missing or does not match meta.json: run `python -m galaxy_core calibrate-ood "
-                        f"--checkpoint {directory}` to make it again.") from None
+        raise OodFileError(directory, f"{path} is missing or does not match meta.json: the checkpoint's out-of-distribution "
+                                      "scores must be fitted again") from None
+
+
+class OodFileError(UserError):
+    """A checkpoint's OOD file is missing or damaged. The message is a clause: each surface adds how to refit it."""
+
+    def __init__(self, directory: str | Path, message: str):
+        super().__init__(message)
+        self.directory = Path(directory)

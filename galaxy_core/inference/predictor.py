@@ -45,7 +45,7 @@ class Predictor:
         if not checkpoints:
             raise UserError("No checkpoint given: pass --checkpoint DIR, or --ensemble RULE --checkpoints DIR DIR.")
         if len(checkpoints) > 1 and rule is None:
-            raise UserError("Several checkpoints need an ensemble rule: add --ensemble agreement|soft|f1_weighted.")
+            raise UserError("Several checkpoints and no ensemble rule to combine them.")
         self.device = torch.device(device)
         self.rule = rule
         self.tta = tta

@@ -26,11 +26,17 @@ from PIL import Image
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import galaxy_core
-from galaxy_core.data.cutouts import CutoutClient, CutoutError, check_position, training_pixscale
+from galaxy_core.data.cutouts import (
+    CutoutClient,
+    CutoutError,
+    check_position,
+    training_pixscale,
+)
 from galaxy_core.data.images import MAX_BYTES, load_image
 from galaxy_core.errors import UserError, one_sentence
 from galaxy_core.evaluation.explain import explain_prediction, overlay
 from galaxy_core.evaluation.metrics import check_set_interval
+from galaxy_core.inference.default_answer import read_default
 from galaxy_core.inference.ensemble import RULES
 from galaxy_core.inference.predictor import Predictor
 from galaxy_core.models.checkpoint import find_checkpoints, load_checkpoint, read_meta
@@ -41,6 +47,7 @@ API_KEY_ENV = "GALAXY_API_KEY"
 SETTINGS_ENV = "GALAXY_SERVE_"  # prefix: GALAXY_SERVE_MAX_BATCH=16 ... (how `serve --workers N` reaches each worker)
 # The second study's routes: "Model Old" (B0), "Model New" (B2), and their agreement ensemble preferring B0.
 MODEL_OLD, MODEL_NEW = "efficientnet_b0", "efficientnet_b2"
+DEFAULT_HELP = "checkpoint name, repeatable (default: the recorded default answer, checkpoints/default.json; without one, efficientnet_b2)"
 TTA_HELP = "average each model's probabilities over the 8 rotations/flips of the image (8x the compute)"
 
 
@@ -59,7 +66,7 @@ class ServiceSettings:
         return {f"{SETTINGS_ENV}{k.upper()}": str(v) for k, v in asdict(self).items()}
 
     @classmethod
-    def from_env(cls) -> "ServiceSettings":
+    def from_env(cls) -> ServiceSettings:
         values = {}
         for f in fields(cls):
             raw = os.environ.get(f"{SETTINGS_ENV}{f.name.upper()}")
@@ -116,6 +123,17 @@ class _Models:
             with self._lock:
                 batcher = self._batchers.setdefault(key, Batcher(predictor, self.backlog, self.settings.max_batch, self.settings.max_wait_ms))
         return batcher
+
+    def default_route(self, ensemble: str | None) -> tuple[list[str], str | None, bool]:
+        """The models a request that names none gets: the recorded default answer (checkpoints/default.json) where
+        all its checkpoints are on this server, else the second study's "Model New". (names, rule, whether the default)"""
+        try:
+            recorded = read_default(self.root)
+        except UserError:
+            recorded = None  # GET /models reports it; classifying goes on with Model New
+        if recorded is not None and not recorded.missing and all(name in self.available for name in recorded.names):
+            return list(recorded.names), ensemble or recorded.rule, True
+        return [MODEL_NEW], ensemble, False
 
     def describe(self) -> list[dict]:
         described = []
@@ -211,7 +229,10 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
     @app.get("/models")
     def list_models() -> dict:
-        return {"models": models.describe(), "ensemble_rules": list(RULES)}
+        names, rule, recorded = models.default_route(None)
+        return {"models": models.describe(), "ensemble_rules": list(RULES),
+                "default": {"models": names, "ensemble": rule, "recorded": recorded,
+                            "measured": read_default(models.root).measured if recorded else None}}
 
     def check_models(names: list[str], rule: str | None) -> None:
         if rule is not None and rule not in RULES:
@@ -253,13 +274,13 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
     @app.post("/predict", summary="Classify one or several images with a model or an ensemble")
     async def predict(file: list[UploadFile] = File(..., description="one or several JPEG/PNG images"),
-                      model: list[str] = Query(default=[], description="checkpoint name, repeatable (default: efficientnet_b2)"),
+                      model: list[str] = Query(default=[], description=DEFAULT_HELP),
                       ensemble: str | None = Query(default=None, description="agreement, soft or f1_weighted"),
                       gradcam: bool = Query(default=False, description="add a Grad-CAM overlay per image, base64 PNG"),
                       tta: bool = Query(default=False, description=TTA_HELP)) -> dict:
-        names = model or [MODEL_NEW]
-        results = await classify(file, names, ensemble, gradcam, tta=tta)
-        return {"model": names if len(names) > 1 else names[0], "ensemble": ensemble, "predictions": results}
+        names, rule, by_default = (model, ensemble, False) if model else models.default_route(ensemble)
+        results = await classify(file, names, rule, gradcam, tta=tta)
+        return {"model": names if len(names) > 1 else names[0], "ensemble": rule, "default": by_default, "predictions": results}
 
     async def study_route(file: list[UploadFile], names: list[str], rule: str | None) -> dict:
         if len(file) != 1:
@@ -278,11 +299,11 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     @app.get("/predict/sky", summary="Classify the Legacy Surveys cutout at a sky position (grz, 256 px, at the models' training pixel scale)")
     async def predict_sky(ra: float = Query(..., description="right ascension in degrees, [0, 360)"),
                           dec: float = Query(..., description="declination in degrees, [-90, 90]"),
-                          model: list[str] = Query(default=[], description="checkpoint name, repeatable (default: efficientnet_b2)"),
+                          model: list[str] = Query(default=[], description=DEFAULT_HELP),
                           ensemble: str | None = Query(default=None, description="agreement, soft or f1_weighted"),
                           gradcam: bool = Query(default=False, description="add a Grad-CAM overlay, base64 PNG"),
                           tta: bool = Query(default=False, description=TTA_HELP)) -> dict:
-        names = model or [MODEL_NEW]
+        names, ensemble, by_default = (model, ensemble, False) if model else models.default_route(ensemble)
         try:
             ra, dec = check_position(ra, dec)
         except CutoutError as exc:
@@ -295,7 +316,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         except CutoutError as exc:
             raise RequestError(502, str(exc)) from None
         result = (await classify_decoded([(f"RA {ra:.5f}, Dec {dec:.5f}", cutout.image)], names, ensemble, gradcam, tta=tta))[0]
-        return {**result, "model": names if len(names) > 1 else names[0], "ensemble": ensemble, "ra": ra, "dec": dec, "url": cutout.url}
+        return {**result, "model": names if len(names) > 1 else names[0], "ensemble": ensemble, "default": by_default, "ra": ra, "dec": dec,
+                "url": cutout.url}
 
     return app
 

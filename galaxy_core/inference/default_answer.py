@@ -1,0 +1,92 @@
+"""The recorded default: the checkpoints and rule that answer when a user names no model.
+
+`scripts/choose_default.py` measures the candidates on the real check set and writes the winner, with that
+measurement and the check-set confidences behind it, to `default.json` at the top of the checkpoints root.
+The command line's `predict`, the API's `/predict` and the Classify page all read it through `default_models`.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from galaxy_core.errors import UserError
+from galaxy_core.fileio import write_json_atomic
+from galaxy_core.inference.ensemble import RULES
+from galaxy_core.models.checkpoint import find_checkpoints
+
+DEFAULT_FILE = "default.json"
+
+
+@dataclass(frozen=True)
+class DefaultAnswer:
+    """What default.json records: checkpoint folder names under its root, the ensemble rule (None for one model),
+    whether the 8 views are averaged, the measurement that chose it and the check set's confidences and correctness."""
+
+    root: Path
+    names: tuple[str, ...]
+    rule: str | None
+    tta: bool
+    measured: dict
+    confidence: np.ndarray
+    correct: np.ndarray
+
+    @property
+    def checkpoints(self) -> list[Path]:
+        return [self.root / name for name in self.names]
+
+    @property
+    def missing(self) -> list[str]:
+        return [name for name in self.names if not (self.root / name / "meta.json").is_file()]
+
+
+def read_default(root: str | Path) -> DefaultAnswer | None:
+    """The default recorded under `root`, or None where none is; a file that cannot be read is an error that says so."""
+    path = Path(root) / DEFAULT_FILE
+    if not path.is_file():
+        return None
+    try:
+        recorded = json.loads(path.read_text())
+        names, rule = tuple(str(n) for n in recorded["checkpoints"]), recorded.get("rule")
+        check_set = recorded.get("check_set") or {}
+        confidence = np.asarray(check_set.get("confidence", []), dtype=np.float64)
+        correct = np.asarray(check_set.get("correct", []), dtype=bool)
+        if not names or any("/" in n or n.startswith(".") for n in names) or (rule not in RULES if len(names) > 1 else rule is not None) \
+                or confidence.shape != correct.shape:
+            raise ValueError
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise UserError(f"The recorded default answer {path} is unreadable or inconsistent: measure it again with "
+                        "scripts/choose_default.py, or delete it.") from None
+    return DefaultAnswer(Path(root), names, rule, bool(recorded.get("tta", False)), dict(recorded.get("measured") or {}), confidence, correct)
+
+
+def write_default(root: str | Path, names: list[str], rule: str | None, tta: bool, measured: dict, confidence, correct, **extra) -> Path:
+    path = Path(root) / DEFAULT_FILE
+    write_json_atomic(path, {"checkpoints": list(names), "rule": rule, "tta": tta, "measured": measured,
+                             "check_set": {"confidence": [round(float(c), 6) for c in confidence], "correct": [bool(c) for c in correct]},
+                             **extra})
+    return path
+
+
+def default_models(root: str | Path) -> tuple[list[Path], str | None, DefaultAnswer | None]:
+    """The checkpoints and rule to use when none are named: the recorded default where all its checkpoints are there,
+    else the only checkpoint. Several checkpoints and no usable default is an error in the core's terms; each
+    surface words its own remedy."""
+    recorded = read_default(root)
+    if recorded is not None and not recorded.missing:
+        return recorded.checkpoints, recorded.rule, recorded
+    found = find_checkpoints(root)
+    if len(found) == 1:
+        return found, None, None
+    if not found:
+        raise UserError(f"No checkpoints in {root}.")
+    raise NoDefault(f"{len(found)} checkpoints in {root} and no recorded default answer"
+                    + (f" ({DEFAULT_FILE} names {', '.join(recorded.missing)}, which {'is' if len(recorded.missing) == 1 else 'are'} not there)"
+                       if recorded else ""))
+
+
+class NoDefault(UserError):
+    """Several checkpoints and no usable recorded default: the caller must name models and a rule. The message is
+    a clause without a full stop: each surface adds its own remedy."""
