@@ -40,8 +40,8 @@ def say_default(recorded) -> None:
     measured = recorded.measured
     what = recorded.names[0] if recorded.rule is None else f"the {recorded.rule} ensemble of {len(recorded.names)} models"
     st.caption(f"Preselected: the recorded default answer, {what}, chosen on the {measured.get('of', '?')} real check-set galaxies "
-               f"({measured.get('right', '?')} right, 95% interval {measured.get('low', 0):.0%}–{measured.get('high', 1):.0%}; "
-               f"{measured.get('rule_of_choice', '')}).")
+               f"({measured.get('right', '?')} right, 95% interval {measured.get('low', 0):.0%}–{measured.get('high', 1):.0%}).",
+               help=f"Chosen by scripts/choose_default.py: {measured.get('rule_of_choice', '')}. docs/models.md lists the candidates.")
 
 
 def say_trust(column, confidence: float, record: tuple | None) -> None:

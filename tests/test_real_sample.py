@@ -239,7 +239,9 @@ def benchmark(name: str):
 
 
 def non_galaxy():
-    return benchmark("non_galaxy").non_galaxy_images()
+    from galaxy_core.evaluation.non_galaxy import non_galaxy_images
+
+    return non_galaxy_images()
 
 
 def test_domain_gap_statistics_see_jpeg_blocks_and_mark_only_differences_beyond_chance():
@@ -348,3 +350,37 @@ def test_recalibration_on_the_training_file_restores_it(tiny_checkpoints, tiny_h
     write_galaxy10(other, n=30, side=32)
     done = run_cli("calibrate-ood", "--checkpoint", folder, "--data", other)
     assert done.returncode == 2 and "trained on" in done.stderr
+
+
+def test_real_thresholds_spare_real_galaxies_and_still_flag_every_non_galaxy(tiny_checkpoints, tmp_path):
+    """calibrate-ood --real-sample raises a checkpoint's thresholds to what real galaxies need, never past a non-galaxy."""
+    from galaxy_core.inference.ood import OodModel
+    from galaxy_core.inference.predictor import Predictor
+
+    folder = tmp_path / "cnn"
+    shutil.copytree(tiny_checkpoints / "cnn", folder)
+    before = Predictor([folder]).predict(real_sample().pixels())
+    done = run_cli("calibrate-ood", "--checkpoint", folder, "--real-sample", "--device", "cpu")
+    assert done.returncode == 0, done.stderr
+    real = json.loads(done.stdout)["ood"]["real_galaxies"]
+    assert real == read_meta(folder)["ood"]["real_galaxies"] and real["folds"] == 5 and real["fitted_on"].startswith("real_sample (60")
+    assert real["flagged_cross_validated"] <= 0.05 and real["flagged_before"] == np.mean([r["ood"] for r in before])
+    assert set(real["non_galaxy_scores"]) >= {"photograph", "text", "corrupted cutout", "noise"} and min(real["non_galaxy_scores"].values()) > 1
+    predictor = Predictor([folder])
+    assert not any(r["ood"] for r in predictor.predict(real_sample().pixels())), "in sample, every real galaxy passes"
+    assert all(r["ood"] for r in predictor.predict(np.stack(list(non_galaxy().values()))))
+    ood = predictor.members[0].ood
+    assert ood.feature_threshold.item() >= Predictor([tiny_checkpoints / "cnn"]).members[0].ood.feature_threshold.item()
+    assert isinstance(ood, OodModel)
+
+
+def test_real_thresholds_that_would_pass_a_non_galaxy_are_refused(tiny_checkpoints, tmp_path, monkeypatch):
+    import galaxy_core.evaluation.ood_calibration as calibration
+
+    folder = tmp_path / "cnn"
+    shutil.copytree(tiny_checkpoints / "cnn", folder)
+    galaxy = real_sample().pixels()[:1]
+    monkeypatch.setattr(calibration, "non_galaxy_images", lambda: {"a real galaxy passed off as a stranger": galaxy[0]})
+    with pytest.raises(UserError, match="would also pass a real galaxy passed off as a stranger"):
+        calibration.fit_real_thresholds(folder, real_sample())
+    assert "real_galaxies" not in read_meta(folder)["ood"], "nothing recorded"

@@ -30,3 +30,13 @@ def test_a_shipped_checkpoint_loads_and_tells_the_truth_about_itself(folder):
     # trained on check-set images: its figure must be the cross-validated estimate, never a score on them
     assert bool(meta["data"].get("real_check_set_images")) == bool(real.get("cross_validated"))
     assert training_pixscale([meta]) == 0.262
+    spared = meta["ood"]["real_galaxies"]  # calibrate-ood --real-sample: real galaxies pass, every non-galaxy is still flagged
+    assert spared["flagged_cross_validated"] <= 0.05 and min(spared["non_galaxy_scores"].values()) > 1
+
+
+def test_the_shipped_default_answer_names_shipped_checkpoints_and_its_measurement():
+    from galaxy_core.inference.default_answer import read_default
+
+    recorded = read_default(REPO / "checkpoints")
+    assert recorded is not None and not recorded.missing and recorded.measured["of"] == 60 == len(recorded.confidence)
+    assert recorded.measured["right"] == int(recorded.correct.sum()) and recorded.measured["low"] < recorded.measured["accuracy"]

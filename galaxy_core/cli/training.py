@@ -75,8 +75,17 @@ def cmd_calibrate_ood(args) -> dict:
     from galaxy_core.evaluation.ood_calibration import calibrate_ood
     from galaxy_core.settings import select_device
 
-    entry = calibrate_ood(args.checkpoint, Galaxy10(resolve_dataset(args.data)), device=str(select_device(args.device)))
-    return {"checkpoint": str(args.checkpoint), "ood": entry}
+    device = str(select_device(args.device))
+    if args.data or not args.real_sample:
+        calibrate_ood(args.checkpoint, Galaxy10(resolve_dataset(args.data)), device=device)
+    if args.real_sample:
+        from galaxy_core.data.labelled_images import real_sample
+        from galaxy_core.evaluation.ood_calibration import fit_real_thresholds
+
+        fit_real_thresholds(args.checkpoint, real_sample(), device=device)
+    from galaxy_core.models.checkpoint import read_meta
+
+    return {"checkpoint": str(args.checkpoint), "ood": read_meta(args.checkpoint)["ood"]}
 
 
 
@@ -107,5 +116,8 @@ def add_commands(commands) -> None:
     cal = commands.add_parser("calibrate-ood", help="fit a checkpoint's out-of-distribution scores on the data it was trained on")
     cal.add_argument("--checkpoint", required=True, help="checkpoint folder (training does this itself)")
     cal.add_argument("--data", help="the Galaxy10 file it was trained on (default: $GALAXY10_H5, else the synthetic default)")
+    cal.add_argument("--real-sample", action="store_true",
+                     help="raise the thresholds so the real check set's galaxies pass, checking that every non-galaxy image is still "
+                          "flagged (alone: on the synthetic fit already there; with --data: after fitting it again)")
     cal.add_argument("--device", default="auto", choices=DEVICES)
     cal.set_defaults(run=cmd_calibrate_ood)

@@ -14,11 +14,16 @@ from galaxy_core.data.transforms import Preprocessing
 from galaxy_core.errors import UserError
 from galaxy_core.evaluation.embeddings import feature_batches
 from galaxy_core.evaluation.evaluate import checkpoint_split
-from galaxy_core.inference.ood import COMPONENTS, QUANTILE, fit_ood, image_statistics
+from galaxy_core.data.labelled_images import LabelledImages
+from galaxy_core.evaluation.non_galaxy import non_galaxy_images
+from galaxy_core.inference.logits import batch_features_and_logits
+from galaxy_core.inference.ood import COMPONENTS, QUANTILE, OodModel, fit_ood, image_statistics, input_statistics, load_ood
 from galaxy_core.models.checkpoint import load_checkpoint, read_meta, update_meta
 from galaxy_core.settings import REPO_ROOT
 
 TRAIN_SAMPLE = 2000
+REAL_MARGIN = 1.25  # real thresholds sit this far beyond the farthest real galaxy seen
+FOLDS = 5
 
 
 def calibrate_ood(directory: str | Path, data: Galaxy10, device: str = "cpu", train_sample: int = TRAIN_SAMPLE) -> dict:
@@ -63,3 +68,51 @@ def _training_split(directory: str | Path, meta: dict, data: Galaxy10):
             return split, f"the training file of {base.name}, which it was fine-tuned from"
     raise UserError(f"{data.path} is not the file {Path(directory).name} (or the checkpoint it was fine-tuned from) was trained on "
                     f"({meta['data']['path']}): OOD scores are fitted on the model's own training data; pass that file with --data.")
+
+
+def _distances(model, preprocessing: Preprocessing, ood: OodModel, images: np.ndarray, device: torch.device) -> np.ndarray:
+    """(N, 2): each image's feature and pixel distances, before any threshold."""
+    features, _ = batch_features_and_logits(model, images, preprocessing, device)
+    return np.stack([ood.feature_distance(features), ood.pixel_distance(input_statistics(images, preprocessing))], axis=1)
+
+
+def _thresholds(real: np.ndarray, synthetic: np.ndarray, margin: float) -> np.ndarray:
+    """Per distance: the synthetic threshold, or the farthest real galaxy times the margin where that is larger."""
+    return np.maximum(synthetic, real.max(axis=0) * margin)
+
+
+def fit_real_thresholds(directory: str | Path, folder: LabelledImages, device: str = "cpu", margin: float = REAL_MARGIN,
+                        folds: int = FOLDS) -> dict:
+    """Raise a calibrated checkpoint's OOD thresholds so that real galaxies (`folder`, the real check set) pass, and
+    check that every non-galaxy image is still flagged; record both in meta.json's ood.real_galaxies.
+
+    The flagged share of real galaxies is cross-validated: thresholds fitted on all folds but one, counted on that
+    one. A non-galaxy the raised thresholds would let through is an error: the thresholds are then not recorded."""
+    model, meta = load_checkpoint(directory, device)
+    if not meta.get("ood"):
+        raise UserError(f"{Path(directory).name} has no OOD scores to adjust: fit them on its training data first.")
+    preprocessing = Preprocessing.from_dict(meta["preprocessing"])
+    ood = load_ood(directory, {**meta, "ood": {**meta["ood"], "real_galaxies": None}})  # the synthetic thresholds alone
+    synthetic = np.array([ood.feature_threshold.item(), ood.pixel_threshold.item()])
+    torch_device = torch.device(device)
+    real = np.concatenate([_distances(model, preprocessing, ood, images, torch_device) for images in folder.batches()])
+    others = non_galaxy_images()
+    strangers = _distances(model, preprocessing, ood, np.stack(list(others.values())), torch_device)
+    thresholds = _thresholds(real, synthetic, margin)
+    scores = (strangers / thresholds).max(axis=1)
+    if not np.all(scores > 1):
+        missed = ", ".join(name for name, score in zip(others, scores) if score <= 1)
+        raise UserError(f"Thresholds that let the real galaxies of {folder.name} through would also pass {missed}: "
+                        f"{Path(directory).name}'s OOD scores keep their synthetic thresholds.")
+    fold_of = np.arange(len(real)) % folds
+    flagged = sum(int(((real[fold_of == k] / _thresholds(real[fold_of != k], synthetic, margin)).max(axis=1) > 1).sum())
+                  for k in range(folds))
+    before = float(((real / synthetic).max(axis=1) > 1).mean())
+    entry = {"feature_threshold": float(thresholds[0]), "pixel_threshold": float(thresholds[1]), "margin": margin,
+             "fitted_on": f"{folder.name} ({len(real)} real galaxies)", "flagged_before": before,
+             "flagged_cross_validated": flagged / len(real), "folds": folds,
+             "non_galaxy_scores": {name: round(float(score), 2) for name, score in zip(others, scores)},
+             "method": f"each threshold raised to {margin:g} times the farthest real galaxy's distance where that is above "
+                       "the synthetic one; the flagged share counted on held-out folds"}
+    update_meta(directory, ood={**meta["ood"], "real_galaxies": entry})
+    return entry

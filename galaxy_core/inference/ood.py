@@ -9,7 +9,9 @@ the image is flagged `ood`:
   the border's, and the centre's brightness) from those of the training images. Uniform, black,
   noise and checkerboard images, and empty star fields, have no bright centre over dark sky.
 
-The fitted numbers live beside the checkpoint in `ood.safetensors` (meta.json says how they were made).
+The fitted numbers live beside the checkpoint in `ood.safetensors` (meta.json says how they were made). Real
+galaxies lie farther out than synthetic validation images, so meta.json's `ood.real_galaxies` may raise both
+thresholds to what real Galaxy10 cutouts need (evaluation/ood_calibration.py fits and checks them).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from galaxy_core.data.transforms import Preprocessing, as_batch, resized
 from galaxy_core.errors import UserError
 from galaxy_core.fileio import atomic_path
 
@@ -45,6 +48,11 @@ def image_statistics(images: np.ndarray) -> np.ndarray:
     edge = max(1, height // 16)
     border = np.concatenate([x[:, :edge], x[:, -edge:]], axis=1).mean(axis=(1, 2))
     return np.stack([np.log(np.maximum(centre - border, 0.0) + EPS), np.log(centre + EPS)], axis=1)
+
+
+def input_statistics(images: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
+    """`image_statistics` of uint8 (N, H, W, 3) cutouts as a model with this preprocessing sees them (resized, not cropped)."""
+    return image_statistics(resized(as_batch(images), preprocessing).permute(0, 2, 3, 1).numpy())
 
 
 @dataclass
@@ -112,10 +120,19 @@ def load_ood(directory: str | Path, meta: dict) -> OodModel | None:
         tensors = load_file(str(path))
         if hashlib.sha256(path.read_bytes()).hexdigest() != info.get("sha256"):
             raise ValueError("checksum")
-        return OodModel(**{f.name: tensors[f.name].numpy() for f in fields(OodModel)})
+        return with_real_thresholds(OodModel(**{f.name: tensors[f.name].numpy() for f in fields(OodModel)}), info.get("real_galaxies"))
     except (OSError, SafetensorError, KeyError, TypeError, ValueError):
         raise OodFileError(directory, f"{path} is missing or does not match meta.json: the checkpoint's out-of-distribution "
                                       "scores must be fitted again") from None
+
+
+def with_real_thresholds(model: OodModel, real: dict | None) -> OodModel:
+    """Raise the thresholds to those fitted on real galaxies (meta.json's ood.real_galaxies), never lower them: a real
+    DECaLS cutout is what the model is for, even where its features lie farther out than the synthetic validation's."""
+    if real:
+        model.feature_threshold = np.array(max(model.feature_threshold.item(), float(real["feature_threshold"])))
+        model.pixel_threshold = np.array(max(model.pixel_threshold.item(), float(real["pixel_threshold"])))
+    return model
 
 
 class OodFileError(UserError):

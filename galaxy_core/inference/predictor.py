@@ -13,11 +13,11 @@ import torch
 from torch import nn
 
 from galaxy_core.classes import CLASS_NAMES
-from galaxy_core.data.transforms import Preprocessing, as_batch, resized
+from galaxy_core.data.transforms import Preprocessing
 from galaxy_core.errors import UserError
 from galaxy_core.inference.ensemble import combine, preferences
 from galaxy_core.inference.logits import MODEL_LOCK, batch_features_and_logits, batch_logits, softmax
-from galaxy_core.inference.ood import OodModel, image_statistics, load_ood
+from galaxy_core.inference.ood import OodModel, input_statistics, load_ood
 from galaxy_core.models.checkpoint import load_checkpoint
 
 
@@ -75,7 +75,7 @@ class Predictor:
         with MODEL_LOCK:
             passes = [batch_features_and_logits(m.model, images, m.preprocessing, self.device, self.tta) for m in self.members]
         probabilities = [softmax(logits) for _, logits in passes]
-        member_ood = [m.ood.scores(features, image_statistics(resized(as_batch(images), m.preprocessing).permute(0, 2, 3, 1).numpy()))
+        member_ood = [m.ood.scores(features, input_statistics(images, m.preprocessing))
                       if m.ood is not None else None for m, (features, _) in zip(self.members, passes)]
         calibrated = [s for s in member_ood if s is not None]
         ood_score = np.mean(calibrated, axis=0) if calibrated else None
