@@ -122,3 +122,20 @@ def test_an_empty_map_is_said_in_words_and_another_method_offered(app, with_chec
     retry[0].click().run()
     assert at.selectbox(key="item_0_method").value == "layercam"
     st.cache_data.clear()
+
+
+def test_a_fits_upload_is_classified_with_the_stretch_as_set(app, with_checkpoints, tmp_path):
+    from galaxy_core.data.fits import write_fits
+    from galaxy_core.data.synthetic.observe import render_bands
+
+    write_fits(tmp_path / "cutout.fits", render_bands(1, seed=0, index=3).bands)
+    at = app.run()
+    at.switch_page("app_pages/classify.py").run()
+    at.file_uploader(key="classify_upload_0").set_value([("cutout.fits", (tmp_path / "cutout.fits").read_bytes(), "image/fits")]).run()
+    assert not at.exception, at.exception
+    assert "cutout.fits: FITS, the primary HDU: 3 planes of 256x256" in captions(at) and "asinh stretch: Q 20" in captions(at)
+    assert at.number_input(key="fits_q").value == 20.0 and at.metric[0].label == "Predicted class"
+    default_answer = probability_bars(at)
+    at.number_input(key="fits_q").set_value(3.0).run()
+    assert not at.exception, at.exception
+    assert "asinh stretch: Q 3" in captions(at) and probability_bars(at) != default_answer, "another stretch, another picture"

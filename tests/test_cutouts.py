@@ -33,6 +33,7 @@ class SkyServer:
     def __init__(self):
         self.script, self.requests, self.hang_s = [], [], 3.0
         self.by_ra = {}  # the query's ra value -> a behaviour, for every request at that position
+        self.fits = b""  # what cutout.fits serves (set by a test)
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -41,7 +42,8 @@ class SkyServer:
 
             def do_GET(self):
                 query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
-                server.requests.append({"query": {k: v[0] for k, v in query.items()}, "agent": self.headers.get("User-Agent")})
+                server.requests.append({"query": {k: v[0] for k, v in query.items()}, "agent": self.headers.get("User-Agent"),
+                                        "path": urllib.parse.urlsplit(self.path).path})
                 behaviour = server.by_ra.get(query.get("ra", [""])[0]) or (server.script.pop(0) if server.script else "ok")
                 if behaviour == "hang":
                     time.sleep(server.hang_s)
@@ -56,6 +58,8 @@ class SkyServer:
                     self.end_headers()
                     return
                 body = {"ok": GALAXY, "garbage": b"<html>not a cutout</html>", "blank": blank_jpeg()}[behaviour]
+                if behaviour == "ok" and self.path.startswith("/viewer/cutout.fits"):
+                    body = server.fits
                 self.send_response(200)
                 self.send_header("Content-Type", "image/jpeg")
                 self.send_header("Content-Length", str(len(body)))
@@ -177,3 +181,25 @@ def test_cli_fetches_at_the_checkpoints_pixel_scale_unless_told(sky, tiny_checkp
         run = run_cli("predict", "--checkpoint", checkpoint, "--ra", "150.1", "--dec", "2.2", *extra, env=env)
         assert run.returncode == 0, run.stderr
         assert sky.requests[-1]["query"]["pixscale"] == expected
+
+
+def test_the_client_can_ask_for_fits_and_stretches_the_bands_as_galaxy10_did(sky, tmp_path, tiny_checkpoints):
+    from galaxy_core.data.fits import write_fits
+    from galaxy_core.data.stretch import legacy_rgb
+    from galaxy_core.data.synthetic.observe import render_bands
+
+    bands = render_bands(5, seed=0, index=1).bands
+    write_fits(tmp_path / "cutout.fits", bands)
+    sky.fits = (tmp_path / "cutout.fits").read_bytes()
+    client = CutoutClient(sky.url, cache=tmp_path / "cutouts", timeout_s=1.0, retries=1, backoff_s=0.05, fmt="fits")
+    got = client.fetch(150.1, 2.2)
+    assert sky.requests[-1]["path"] == "/viewer/cutout.fits" and sky.requests[-1]["query"]["bands"] == "grz"
+    np.testing.assert_array_equal(got.image.pixels, legacy_rgb(bands))
+    assert client.fetch(150.1, 2.2).from_cache and len(sky.requests) == 1
+    done = run_cli("predict", "--checkpoint", tiny_checkpoints / "cnn", "--ra", "150.2", "--dec", "2.2", "--cutout-url", sky.url,
+                   "--cutout-format", "fits", "--json")
+    assert done.returncode == 0, done.stderr
+    row = json.loads(done.stdout)["predictions"][0]
+    assert "/viewer/cutout.fits?" in row["url"] and "FITS" in row["notes"][0]
+    with pytest.raises(CutoutError, match="Unknown cutout format"):
+        CutoutClient(sky.url, fmt="png")

@@ -57,7 +57,7 @@ def _cutout_client(args, predictor):
     from galaxy_core.data.cutouts import CutoutClient, training_pixscale
 
     pixscale = args.pixscale if args.pixscale is not None else training_pixscale([m.meta for m in predictor.members])
-    return CutoutClient(args.cutout_url, layer=args.layer, pixscale=pixscale, size=args.size)
+    return CutoutClient(args.cutout_url, layer=args.layer, pixscale=pixscale, size=args.size, fmt=args.cutout_format)
 
 
 def _predict_catalogue(args, predictor, answered_by: dict) -> dict:
@@ -129,7 +129,7 @@ def add_commands(commands) -> None:
     from galaxy_core.inference.ensemble import RULES
     from galaxy_core.settings import DEVICES
 
-    pr = commands.add_parser("predict", help="classify JPEG/PNG files")
+    pr = commands.add_parser("predict", help="classify JPEG, PNG or FITS files")
     pr.add_argument("images", nargs="*", help="image files (any size or mode: converted as in training)")
     pr.add_argument("--checkpoint", help="one checkpoint folder (with no model flags: the recorded default answer, checkpoints/default.json)")
     pr.add_argument("--ensemble", choices=RULES, help="combine --checkpoints (default: all in checkpoints/) by this rule")
@@ -140,6 +140,8 @@ def add_commands(commands) -> None:
     pr.add_argument("--ra", type=float, help="classify the Legacy Surveys cutout at this RA (degrees, with --dec)")
     pr.add_argument("--dec", type=float, help="... and this Dec (degrees)")
     pr.add_argument("--cutout-url", help="the cutout service (default: $GALAXY_CUTOUT_URL, else the Legacy Surveys viewer)")
+    pr.add_argument("--cutout-format", default="jpg", choices=("jpg", "fits"),
+                    help="jpg: the service's picture; fits: its g, r, z fluxes, given the Legacy Surveys asinh stretch here")
     pr.add_argument("--layer", default="ls-dr10-grz", help="survey layer (default ls-dr10-grz, grz as Galaxy10 DECaLS)")
     pr.add_argument("--pixscale", type=ranged(float, 0.01, 10.0),
                     help="arcsec per pixel (default: the scale the model's training data was at, else 0.262, the DECam pixel)")

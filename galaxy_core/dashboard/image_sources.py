@@ -16,7 +16,9 @@ from galaxy_core.dashboard.loaded_models import loaded_model
 from galaxy_core.dashboard.scores import real_sample_images
 from galaxy_core.dashboard.sky import VIEWER, catalogue_panel, cutout, parse_positions
 from galaxy_core.data.cutouts import training_pixscale
-from galaxy_core.data.images import MAX_IMAGE_MB, load_image
+from galaxy_core.data.fits import FITS_SUFFIXES, is_fits
+from galaxy_core.data.images import MAX_BYTES, MAX_IMAGE_MB, load_image
+from galaxy_core.data.stretch import LEGACY_SURVEYS, AsinhStretch
 from galaxy_core.errors import UserError
 from galaxy_core.evaluation.metrics import trained_on_check_set
 
@@ -34,18 +36,37 @@ class Item:
     notes: list[str] = field(default_factory=list)
 
 
+def stretch_controls() -> AsinhStretch:
+    """The asinh stretch FITS uploads get (the Legacy Surveys' own by default, which made Galaxy10's JPEGs)."""
+    with st.expander("FITS colour stretch (for FITS uploads only)"):
+        st.caption("FITS cutouts hold g, r, z fluxes in nanomaggies; this stretch makes them the 8-bit picture the models see, "
+                   "as it made Galaxy10's JPEGs. Its defaults are the Legacy Surveys'; other values show faint light differently "
+                   "and move the models' answers.")
+        q, offset = st.columns(2)
+        g, r, z = st.columns(3)
+        default = LEGACY_SURVEYS
+        return AsinhStretch(
+            scales=(g.number_input("g scale", 0.1, 100.0, default.scales[0], key="fits_g"),
+                    r.number_input("r scale", 0.1, 100.0, default.scales[1], key="fits_r"),
+                    z.number_input("z scale", 0.1, 100.0, default.scales[2], key="fits_z")),
+            offset=offset.number_input("offset", 0.0, 1.0, default.offset, step=0.01, key="fits_offset"),
+            q=q.number_input("softening Q", 1.0, 200.0, default.q, key="fits_q"))
+
+
 def uploaded_items() -> list[Item]:
-    """Uploads are decoded to 256x256 cutouts once, then the uploader is replaced by a fresh one, so Streamlit lets go
-    of the uploaded bytes (up to MAX_UPLOAD_FILES x MAX_IMAGE_MB per visitor)."""
+    """Uploads are read once, then the uploader is replaced by a fresh one, so Streamlit lets go of the uploaded bytes
+    (up to MAX_UPLOAD_FILES x MAX_IMAGE_MB per visitor). JPEG and PNG are kept decoded; FITS as their bytes (a
+    256-px cutout is under 1 MB), decoded on every run with the stretch as set."""
     generation = st.session_state.setdefault("upload_generation", 0)
-    uploads = st.file_uploader(f"JPEG or PNG images (up to {MAX_UPLOAD_FILES}, {MAX_IMAGE_MB} MB each)", type=["jpg", "jpeg", "png"],
+    uploads = st.file_uploader(f"JPEG, PNG or FITS images (up to {MAX_UPLOAD_FILES}, {MAX_IMAGE_MB} MB each)",
+                               type=["jpg", "jpeg", "png", *(s[1:] for s in FITS_SUFFIXES)],
                                accept_multiple_files=True, key=f"classify_upload_{generation}", max_upload_size=MAX_IMAGE_MB)
     if uploads:
         kept = []
         for upload in uploads[:MAX_UPLOAD_FILES]:
             try:
-                decoded = load_image(upload, name=upload.name)
-                kept.append(Item(upload.name, decoded.pixels, notes=decoded.notes))
+                data = upload.read(MAX_BYTES + 1)
+                kept.append((upload.name, data) if is_fits(data) else Item(upload.name, *_decoded(data, upload.name)))
             except UserError as exc:
                 kept.append(str(exc))
         if len(uploads) > MAX_UPLOAD_FILES:
@@ -54,8 +75,15 @@ def uploaded_items() -> list[Item]:
         st.session_state["classify_uploaded"] = kept
         st.session_state["upload_generation"] = generation + 1
         st.rerun()
+    uploaded = st.session_state.get("classify_uploaded", [])
+    stretch = stretch_controls() if any(isinstance(k, tuple) for k in uploaded) else LEGACY_SURVEYS
     items = []
-    for kept in st.session_state.get("classify_uploaded", []):
+    for kept in uploaded:
+        if isinstance(kept, tuple):  # FITS: decoded with the stretch as set now
+            try:
+                kept = Item(kept[0], *_decoded(kept[1], kept[0], stretch))
+            except UserError as exc:
+                kept = str(exc)
         if isinstance(kept, str):  # a file that could not be used: its one sentence
             st.error(kept)
             continue
@@ -63,6 +91,12 @@ def uploaded_items() -> list[Item]:
             st.caption(f"{kept.name}: {note}")
         items.append(kept)
     return items
+
+
+def _decoded(data: bytes, name: str, stretch: AsinhStretch = LEGACY_SURVEYS) -> tuple:
+    """(pixels, truth, dataset index, notes) of uploaded bytes, for an Item."""
+    decoded = load_image(data, name=name, stretch=stretch)
+    return decoded.pixels, None, None, decoded.notes
 
 
 def real_example_items(chosen: list[str]) -> list[Item]:

@@ -33,10 +33,12 @@ from galaxy_core.fileio import write_bytes_atomic
 from galaxy_core.settings import cache_dir
 
 DEFAULT_CUTOUT_URL = "https://www.legacysurvey.org/viewer/cutout.jpg"
+FORMATS = ("jpg", "fits")  # the service's cutout.jpg and cutout.fits: the same cutout as a picture, or as g, r, z fluxes
 CUTOUT_URL_ENV = "GALAXY_CUTOUT_URL"
 DEFAULT_LAYER, DEFAULT_PIXSCALE, DEFAULT_SIZE = "ls-dr10-grz", 0.262, 256
 USER_AGENT = f"galaxy_core/{galaxy_core.__version__} (Galaxy10 DECaLS workbench; one cutout per galaxy, cached)"
 MAX_RETRY_AFTER_S = 60.0
+ACCEPT = {"jpg": "image/jpeg,image/*", "fits": "application/fits,image/fits,*/*"}
 _SLOTS: dict[int, threading.BoundedSemaphore] = {}
 _SLOTS_LOCK = threading.Lock()
 
@@ -81,8 +83,15 @@ class Cutout:
 class CutoutClient:
     def __init__(self, base_url: str | None = None, layer: str = DEFAULT_LAYER, pixscale: float = DEFAULT_PIXSCALE,
                  size: int = DEFAULT_SIZE, cache: Path | None = None, max_concurrent: int = 4, timeout_s: float = 20.0,
-                 retries: int = 4, backoff_s: float = 0.5):
+                 retries: int = 4, backoff_s: float = 0.5, fmt: str = "jpg"):
+        """`fmt` "fits" asks for the g, r, z flux planes (cutout.fits, bands=grz), which get the Legacy Surveys stretch
+        here (data/fits.py); "jpg" for the service's own picture."""
+        if fmt not in FORMATS:
+            raise CutoutError(f"Unknown cutout format {fmt!r}: use one of {', '.join(FORMATS)}.")
+        self.format = fmt
         self.base_url = base_url or os.environ.get(CUTOUT_URL_ENV) or DEFAULT_CUTOUT_URL
+        if fmt == "fits" and self.base_url.endswith("/cutout.jpg"):
+            self.base_url = self.base_url.removesuffix(".jpg") + ".fits"
         if urllib.parse.urlsplit(self.base_url).scheme not in ("http", "https"):
             raise CutoutError(f"The cutout URL {self.base_url[:80]!r} is not an http(s) URL: fix --cutout-url or ${CUTOUT_URL_ENV}.")
         if not (0.01 <= pixscale <= 10.0) or not (16 <= size <= 3000):
@@ -95,12 +104,12 @@ class CutoutClient:
 
     def url(self, ra: float, dec: float) -> str:
         query = urllib.parse.urlencode({"ra": f"{ra:.6f}", "dec": f"{dec:.6f}", "layer": self.layer, "pixscale": f"{self.pixscale:g}",
-                                        "size": self.size})
+                                        "size": self.size, **({"bands": "grz"} if self.format == "fits" else {})})
         return f"{self.base_url}?{query}"
 
     def _cache_path(self, url: str) -> Path:
         key = hashlib.sha256(url.encode()).hexdigest()
-        return self.cache / key[:2] / f"{key}.jpg"
+        return self.cache / key[:2] / f"{key}.{self.format}"
 
     def fetch(self, ra, dec) -> Cutout:
         ra, dec = check_position(ra, dec)
@@ -120,7 +129,7 @@ class CutoutClient:
             wait = self.backoff * 2**attempt
             try:
                 with self._slots:
-                    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "image/jpeg,image/*"})
+                    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": ACCEPT[self.format]})
                     with urllib.request.urlopen(request, timeout=self.timeout) as response:
                         data = response.read(MAX_BYTES + 1)
                 if len(data) > MAX_BYTES:

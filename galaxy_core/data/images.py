@@ -1,6 +1,6 @@
 """Decode user images (uploads, files given to `predict`) safely into the dataset's geometry.
 
-Anything PIL reads is accepted; the result is what a Galaxy10 image is: 256x256 RGB uint8.
+Anything PIL reads is accepted, and FITS cutouts (data/fits.py); the result is what a Galaxy10 image is: 256x256 RGB uint8.
 Greyscale, alpha, palette, 16-bit and non-square images are converted, and each conversion is
 reported in `notes`. What cannot be used raises one `UserError` sentence.
 """
@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from galaxy_core.data.fits import fits_to_rgb, is_fits
+from galaxy_core.data.stretch import LEGACY_SURVEYS, AsinhStretch
 from galaxy_core.errors import UserError
 
 DATASET_SIDE = 256
@@ -41,7 +43,7 @@ def _read_source(source, name: str) -> bytes:
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.is_file():
-            raise UserError(f"{path} is not a file: give the path of a JPEG or PNG image.")
+            raise UserError(f"{path} is not a file: give the path of a JPEG, PNG or FITS image.")
         if path.stat().st_size > MAX_BYTES:
             raise UserError(f"{name} is {path.stat().st_size / 2**20:.0f} MB; images up to {MAX_BYTES // 2**20} MB are accepted: downsample it first.")
         data = path.read_bytes()
@@ -50,7 +52,7 @@ def _read_source(source, name: str) -> bytes:
     if len(data) > MAX_BYTES:
         raise UserError(f"{name} is larger than {MAX_BYTES // 2**20} MB: downsample it first.")
     if not data:
-        raise UserError(f"{name} is empty: choose a JPEG or PNG image.")
+        raise UserError(f"{name} is empty: choose a JPEG, PNG or FITS image.")
     return data
 
 
@@ -113,10 +115,14 @@ def to_original_pixels(x: float, y: float, original_size: tuple[int, int], side:
     return min(int(column), width - 1), min(int(row), height - 1)
 
 
-def load_image(source, name: str | None = None) -> DecodedImage:
-    """Bytes, a path or a file-like object -> a 256x256 RGB uint8 image, or one clear UserError."""
+def load_image(source, name: str | None = None, stretch: AsinhStretch = LEGACY_SURVEYS) -> DecodedImage:
+    """Bytes, a path or a file-like object -> a 256x256 RGB uint8 image, or one clear UserError. A FITS cutout's flux
+    planes get `stretch` (data/fits.py); JPEG, PNG and the rest are decoded by PIL."""
     name = name or (Path(source).name if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "the image"))
     data = _read_source(source, name)
+    if is_fits(data):
+        rgb, notes, mode = fits_to_rgb(data, name, stretch)
+        return DecodedImage(to_dataset_geometry(rgb, notes), (rgb.shape[1], rgb.shape[0]), mode, notes)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -133,7 +139,7 @@ def load_image(source, name: str | None = None) -> DecodedImage:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise UserError(f"{name} decodes to too many pixels: downsample it first.") from None
     except UnidentifiedImageError:
-        raise UserError(f"{name} is not an image (or not one PIL can read): choose a JPEG or PNG file.") from None
+        raise UserError(f"{name} is not an image (or not one PIL can read): choose a JPEG, PNG or FITS file.") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise UserError(f"{name} is damaged and cannot be decoded ({str(exc).splitlines()[0][:80]}): choose another file.") from None
     if min(width, height) < MIN_SIDE:

@@ -1,4 +1,4 @@
-"""Folders of labelled JPEG/PNG images: a `file,label` CSV or class-named sub-folders, and the real
+"""Folders of labelled JPEG, PNG or FITS images: a `file,label` CSV or class-named sub-folders, and the real
 check set shipped with the package (`real_sample/`). Images are decoded in batches, never all at once."""
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Iterator
 import numpy as np
 
 from galaxy_core.classes import CLASSES, NUM_CLASSES
+from galaxy_core.data.fits import FITS_SUFFIXES
 from galaxy_core.data.images import load_image
 from galaxy_core.errors import UserError
 
@@ -21,7 +22,7 @@ REAL_SAMPLE_NAME = "real_sample"
 REAL_SAMPLE_NOTE = ("real check set: 60 Galaxy10 DECaLS galaxies shipped with galaxy_core, a development set "
                     "(looked at while tuning the generator), not an independent test")
 LABELS_FILE = "labels.csv"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", *FITS_SUFFIXES)
 MAX_IMAGES = 100_000  # a folder evaluation decodes in batches; this only bounds the file list
 
 
@@ -118,7 +119,7 @@ def read_labelled_folder(images: str | Path, labels_csv: str | Path | None = Non
         raise UserError(f"{csv_path} does not exist: give a CSV with columns file,label.")
     files, labels = _from_csv(root, csv_path) if csv_path.is_file() else _from_subfolders(root)
     if not files:
-        raise UserError(f"{root} holds no labelled images: add a labels.csv (file,label) or class-named sub-folders of JPEG/PNG files.")
+        raise UserError(f"{root} holds no labelled images: add a labels.csv (file,label) or class-named sub-folders of JPEG, PNG or FITS files.")
     if len(files) > MAX_IMAGES:
         raise UserError(f"{root} lists {len(files):,} images; at most {MAX_IMAGES:,} are evaluated at once: split the folder.")
     name = REAL_SAMPLE_NAME if root.resolve() == REAL_SAMPLE_DIR else root.resolve().name
