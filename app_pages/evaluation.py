@@ -14,9 +14,9 @@ from galaxy_core.dashboard.explanations import answer_maps, overlays
 from galaxy_core.dashboard.loaded_models import require_checkpoints, weights_stamp
 from galaxy_core.dashboard.scores import checkpoint_test_scores, ensemble_test_scores, real_sample_scores
 from galaxy_core.data.labelled_images import REAL_SAMPLE_NOTE
-from galaxy_core.dashboard.charts import confusion_figure, curves_figure, reliability_figure
+from galaxy_core.dashboard.charts import confusion_figure, curves_figure, reliability_figure, risk_coverage_figure
 from galaxy_core.errors import UserError
-from galaxy_core.evaluation.metrics import SUMMARY_KEYS, SUMMARY_METRICS, accuracy_interval, cell_members, confident_mistakes
+from galaxy_core.evaluation.metrics import SUMMARY_KEYS, SUMMARY_METRICS, accuracy_interval, cell_members, confident_mistakes, risk_coverage
 from galaxy_core.inference.ensemble import RULES
 
 st.title("Evaluation")
@@ -109,7 +109,13 @@ st.caption(f"Best epoch (lowest validation loss): {meta['best_epoch']} of {meta[
            f"{meta['training_seconds'] / 60:.1f} min on {meta['device']}.")
 
 st.subheader("Calibration")
-st.plotly_chart(reliability_figure(metrics["reliability"]), width="stretch")
+left, right = st.columns(2)
+left.plotly_chart(reliability_figure(metrics["reliability"]), width="stretch")
+curve = risk_coverage(result["probabilities"].max(axis=1), result["probabilities"].argmax(axis=1) == result["labels"])
+right.plotly_chart(risk_coverage_figure(curve), width="stretch", key="eval_risk_coverage")
+st.caption("Left: accuracy per confidence bin against the diagonal of perfect calibration. Right: the accuracy of the most "
+           "confident answers, keeping more and more of them, with the 95% interval "
+           f"{'these 60 galaxies allow' if real else 'of that many images'}.")
 
 st.subheader("Most confident mistakes")
 mistakes = confident_mistakes(result["labels"], result["probabilities"], 12)

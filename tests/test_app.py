@@ -1,4 +1,5 @@
 """Every dashboard page runs under Streamlit's AppTest on the embedded default (20 images here)."""
+import json
 
 from conftest import captions, wait_until, write_galaxy10
 
@@ -124,6 +125,8 @@ def test_evaluation_page_scores_the_real_check_set(app, with_checkpoints):
     assert any("development set" in i.value and "95% interval" in i.value for i in at.info)
     assert "60 real check-set images" in captions(at)
     assert [m.label for m in at.metric][0] == "Accuracy"
+    curve = next(c for c in at.get("plotly_chart") if "answers kept" in c.proto.spec)  # the risk-coverage curve beside the reliability diagram
+    assert "these 60 galaxies allow" in captions(at) and len(json.loads(curve.proto.spec)["data"][1]["x"]) == 60
     at.selectbox(key="eval_model").select("ensemble").run()
     assert not at.exception, at.exception
     assert "soft" in at.selectbox(key="eval_rule").options

@@ -112,6 +112,9 @@ def test_cli_evaluates_an_ensemble_on_the_check_set_and_a_folder(tiny_checkpoint
     result = json.loads(done.stdout)
     assert result["images"] == 60 and set(result["member_accuracy"]) == {"cnn", "efficientnet_b0"}
     assert result["metrics"]["confusion_matrix"] and (tmp_path / "ens" / "predictions.csv").exists()
+    curve = result["risk_coverage"]  # the accuracy of the most confident k answers, k = 1..60, and the reliability bins
+    assert len(curve) == 60 and curve[-1]["accuracy"] == pytest.approx(result["metrics"]["accuracy"]) and result["metrics"]["reliability"]
+    assert [p["threshold"] for p in curve] == sorted((p["threshold"] for p in curve), reverse=True)
     copied = copy_some(tmp_path / "ens", 3)
     (tmp_path / "ens" / "labels.csv").write_text("file,label\n" + "".join(f"{p.name},{label}\n" for p, label in copied))
     done = run_cli("evaluate", "--checkpoint", members[0], "--images", tmp_path / "ens",

@@ -72,3 +72,19 @@ def reliability_figure(bins: list[dict]) -> go.Figure:
     figure.update_layout(height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis_title="confidence", yaxis_title="accuracy",
                          xaxis={"range": [0, 1]}, yaxis={"range": [0, 1]})
     return figure
+
+
+def risk_coverage_figure(curve: list[dict]) -> go.Figure:
+    """Accuracy of the most confident k% of answers against k, with the Wilson band: how much to trust the sure ones."""
+    coverage = [100 * p["coverage"] for p in curve]
+    figure = go.Figure([
+        go.Scatter(x=coverage + coverage[::-1], y=[p["high"] for p in curve] + [p["low"] for p in curve][::-1], fill="toself",
+                   line={"width": 0}, fillcolor="rgba(99, 110, 250, 0.15)", name="95% interval", hoverinfo="skip"),
+        go.Scatter(x=coverage, y=[p["accuracy"] for p in curve], mode="lines", name="accuracy",
+                   customdata=[[p["right"], p["of"], p["threshold"]] for p in curve],
+                   hovertemplate="most confident %{x:.0f}%: %{customdata[0]} of %{customdata[1]} right "
+                                 "(confidence at least %{customdata[2]:.2f})<extra></extra>"),
+    ])
+    figure.update_layout(height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis_title="answers kept, most confident first (%)",
+                         yaxis_title="accuracy", xaxis={"range": [0, 100]}, yaxis={"range": [0, 1.02]})
+    return figure
