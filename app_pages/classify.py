@@ -5,6 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from galaxy_core.classes import CLASS_NAMES, CLASSES
+from galaxy_core.dashboard.batch_table import batch_table
 from galaxy_core.dashboard.data_source import require_dataset
 from galaxy_core.dashboard.explanations import show_maps
 from galaxy_core.dashboard.image_sources import DATASET, SOURCES, Item, gather
@@ -121,5 +122,10 @@ try:
 except UserError as exc:
     st.error(str(exc))
     st.stop()
-for number, (galaxy, answer) in enumerate(zip(items, results)):
-    show_item(number, galaxy, answer, models, ensemble_rule, labels, trust_record)
+if len(items) == 1:
+    show_item(0, items[0], results[0], models, ensemble_rule, labels, trust_record)
+else:  # a batch: the table, then the row clicked in detail
+    st.subheader(f"{len(items)} images")
+    row = batch_table([item.name for item in items], [item.pixels for item in items], results, trust_record)
+    if row is not None:
+        show_item(row, items[row], results[row], models, ensemble_rule, labels, trust_record)

@@ -139,3 +139,35 @@ def test_a_fits_upload_is_classified_with_the_stretch_as_set(app, with_checkpoin
     at.number_input(key="fits_q").set_value(3.0).run()
     assert not at.exception, at.exception
     assert "asinh stretch: Q 3" in captions(at) and probability_bars(at) != default_answer, "another stretch, another picture"
+
+
+def test_a_zip_of_images_becomes_a_filterable_table_whose_clicked_row_is_shown_in_detail(app, with_checkpoints, tmp_path):
+    import io
+    import zipfile
+
+    from galaxy_core.data.labelled_images import real_sample
+
+    files = real_sample().files[:6]
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in files:
+            zipped.write(path, f"paper/{path.name}")
+        zipped.writestr("paper/notes.txt", "not an image")
+    at = app.run()
+    at.switch_page("app_pages/classify.py").run()
+    at.multiselect(key="classify_models").set_value([str(with_checkpoints / "cnn"), str(with_checkpoints / "efficientnet_b0")]).run()
+    at.file_uploader(key="classify_upload_0").set_value([("paper.zip", archive.getvalue(), "application/zip")]).run()
+    assert not at.exception, at.exception
+    assert at.subheader[0].value == "6 images"
+    table = at.dataframe[0].value
+    assert list(table["file"]) == [f"paper.zip/paper/{p.name}" for p in files]
+    assert {"class", "confidence", "right_when_this_confident", "right_of", "ood", "vote_cnn", "vote_efficientnet_b0"} <= set(table.columns)
+    assert [m.label for m in at.metric] == ["Predicted class"] and at.subheader[1].value == table["file"].iloc[0], "the first row in detail"
+    csv = at.get("download_button")[0]
+    assert csv.proto.label == "Download the table as CSV"
+    at.slider(key="batch_min_confidence").set_value(1.0).run()
+    assert not at.exception and len(at.dataframe[0].value) == 0 and "0 of 6 images shown" in captions(at)
+    at.slider(key="batch_min_confidence").set_value(0.0).run()
+    chosen = at.dataframe[0].value["class"].iloc[2]
+    at.multiselect(key="batch_classes").set_value([chosen]).run()
+    assert not at.exception and set(at.dataframe[0].value["class"]) == {chosen}

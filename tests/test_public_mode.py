@@ -217,11 +217,11 @@ def test_a_49_megapixel_png_is_refused_from_its_header(app, own_checkpoints):
 def test_uploads_are_decoded_once_capped_in_number_and_released(app, own_checkpoints):
     at = app.run()
     at.switch_page("app_pages/classify.py").run()
-    files = [(f"g{i}.png", png(64, 64), "image/png") for i in range(23)]
+    files = [(f"g{i}.png", png(64, 64), "image/png") for i in range(103)]
     at.file_uploader(key="classify_upload_0").set_value(files).run()
     assert not at.exception
-    assert any("Only the first 20 of 23 files" in e.value for e in at.error)
-    assert len(at.session_state["classify_uploaded"]) == 21  # 20 decoded images and the note
+    assert any("Only the first 100 images were used (3 more left out)" in e.value for e in at.error)
+    assert len(at.session_state["classify_uploaded"]) == 101  # 100 decoded images and the note
     assert at.session_state["upload_generation"] == 1  # a fresh uploader: the uploaded bytes are let go
 
 

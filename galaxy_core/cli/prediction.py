@@ -26,6 +26,8 @@ def cmd_predict(args) -> dict:
         raise UserError("A sky position needs both --ra and --dec (in degrees) and no image files.")
     if args.catalog and (images or sky or not args.out):
         raise UserError("A catalogue run takes --catalog CSV --out PREDICTIONS.csv, and no image files or --ra/--dec.")
+    if args.csv and (args.catalog or sky):
+        raise UserError("--csv writes the table of image files: a catalogue run writes its own CSV with --out.")
     if args.out and not args.catalog:
         raise UserError("--out is for catalogue runs: add --catalog CSV.")
     if not images and not sky and not args.catalog:
@@ -42,14 +44,32 @@ def cmd_predict(args) -> dict:
             result.pop("probabilities")
         result.update(ra=cutout.ra, dec=cutout.dec, url=cutout.url, notes=cutout.image.notes)
         return {**answered_by, "predictions": [result]}
+    if args.csv:
+        require_writable(args.csv)
     decoded = [load_image(path) for path in images]
     results = predictor.predict(np.stack([d.pixels for d in decoded]))
+    if args.csv:
+        _write_table(args.csv, images, results, predictor, by_default)
     for path, d, r in zip(images, decoded, results):
         r["image"] = str(path)
         r["notes"] = d.notes
         if not args.json:
             r.pop("probabilities")
-    return {**answered_by, "predictions": results}
+    return {**answered_by, "predictions": results, **({"csv": str(args.csv)} if args.csv else {})}
+
+
+def _write_table(path, images, results, predictor, by_default: bool) -> None:
+    """`predict --csv`: the Classify page's batch table, with how often check-set answers that confident were right."""
+    from galaxy_core.data.labelled_images import real_sample
+    from galaxy_core.evaluation.answer_table import answer_rows, write_answer_csv
+    from galaxy_core.evaluation.folders import check_set_answers
+    from galaxy_core.inference.default_answer import read_default
+    from galaxy_core.settings import checkpoints_root
+
+    recorded = read_default(checkpoints_root()) if by_default else None
+    record = (recorded.confidence, recorded.correct) if recorded is not None and len(recorded.confidence) else \
+        check_set_answers(predictor, real_sample())
+    write_answer_csv(path, answer_rows([str(p) for p in images], results, record))
 
 
 def _cutout_client(args, predictor):
@@ -146,6 +166,8 @@ def add_commands(commands) -> None:
     pr.add_argument("--pixscale", type=ranged(float, 0.01, 10.0),
                     help="arcsec per pixel (default: the scale the model's training data was at, else 0.262, the DECam pixel)")
     pr.add_argument("--size", type=ranged(int, 16, 3000), default=256, help="cutout side in pixels (default 256, as Galaxy10)")
+    pr.add_argument("--csv", help="also write the answers as a table (file, class, confidence, how often check-set answers that "
+                                   "confident were right, OOD, each model's vote), as the Classify page's batch table")
     pr.add_argument("--catalog", help="a CSV of positions (columns ra, dec, optionally id) to classify, one cutout per row")
     pr.add_argument("--out", help="the predictions CSV a --catalog run streams to (it resumes when run again)")
     pr.add_argument("--cutouts-dir", help="keep each fetched cutout here as ID.jpg")

@@ -17,12 +17,13 @@ from galaxy_core.dashboard.scores import real_sample_images
 from galaxy_core.dashboard.sky import VIEWER, catalogue_panel, cutout, parse_positions
 from galaxy_core.data.cutouts import training_pixscale
 from galaxy_core.data.fits import FITS_SUFFIXES, is_fits
+from galaxy_core.data.image_batches import expand_uploads
 from galaxy_core.data.images import MAX_BYTES, MAX_IMAGE_MB, load_image
 from galaxy_core.data.stretch import LEGACY_SURVEYS, AsinhStretch
 from galaxy_core.errors import UserError
 from galaxy_core.evaluation.metrics import trained_on_check_set
 
-MAX_UPLOAD_FILES = 20
+MAX_UPLOAD_FILES = 100  # images per batch, from files or zips: 100 decoded cutouts are 20 MB per visitor
 UPLOAD, REAL_EXAMPLES, DATASET, SKY = "Upload", "Real galaxies (the check set)", "From the dataset", "Sky position"
 SOURCES = (UPLOAD, REAL_EXAMPLES, DATASET, SKY)
 
@@ -58,19 +59,16 @@ def uploaded_items() -> list[Item]:
     (up to MAX_UPLOAD_FILES x MAX_IMAGE_MB per visitor). JPEG and PNG are kept decoded; FITS as their bytes (a
     256-px cutout is under 1 MB), decoded on every run with the stretch as set."""
     generation = st.session_state.setdefault("upload_generation", 0)
-    uploads = st.file_uploader(f"JPEG, PNG or FITS images (up to {MAX_UPLOAD_FILES}, {MAX_IMAGE_MB} MB each)",
-                               type=["jpg", "jpeg", "png", *(s[1:] for s in FITS_SUFFIXES)],
+    uploads = st.file_uploader(f"JPEG, PNG or FITS images, or zips of them (up to {MAX_UPLOAD_FILES} images, {MAX_IMAGE_MB} MB a file)",
+                               type=["jpg", "jpeg", "png", *(s[1:] for s in FITS_SUFFIXES), "zip"],
                                accept_multiple_files=True, key=f"classify_upload_{generation}", max_upload_size=MAX_IMAGE_MB)
     if uploads:
         kept = []
-        for upload in uploads[:MAX_UPLOAD_FILES]:
+        for found in expand_uploads([(upload.name, upload.read(MAX_BYTES + 1)) for upload in uploads], MAX_UPLOAD_FILES):
             try:
-                data = upload.read(MAX_BYTES + 1)
-                kept.append((upload.name, data) if is_fits(data) else Item(upload.name, *_decoded(data, upload.name)))
+                kept.append(found if isinstance(found, str) or is_fits(found[1]) else Item(found[0], *_decoded(found[1], found[0])))
             except UserError as exc:
                 kept.append(str(exc))
-        if len(uploads) > MAX_UPLOAD_FILES:
-            kept.append(f"Only the first {MAX_UPLOAD_FILES} of {len(uploads)} files were used: classify the rest next.")
         del uploads
         st.session_state["classify_uploaded"] = kept
         st.session_state["upload_generation"] = generation + 1

@@ -84,6 +84,19 @@ def test_every_page_and_the_main_interactions(server, page):
     page.get_by_text("eigencam is class-agnostic").first.wait_for(timeout=120_000)
     settled(page)
     assert not page.locator("[data-testid='stException']").count(), "exception after changing the explanation method"
+    if len(real) >= 4:  # a batch: the table, a clicked row in detail
+        page.locator("input[type='file']").set_input_files([str(p) for p in real[:4]])
+        page.get_by_text("4 images").first.wait_for(timeout=120_000)
+        settled(page)
+        grid = page.locator("[data-testid='stDataFrame']").first
+        grid.scroll_into_view_if_needed()
+        box = grid.bounding_box()
+        page.mouse.click(box["x"] + 12, box["y"] + 35 * 3.5)  # the row marker of the third row (a header, then 35-px rows)
+        page.locator("h3", has_text=real[2].name).wait_for(timeout=120_000)
+        settled(page)
+        assert not page.locator("[data-testid='stException']").count(), "exception after clicking a row of the batch table"
+        page.locator("[data-testid='stDataFrame']").first.scroll_into_view_if_needed()
+        shoot(page, "classify_batch")
 
     open_page(page, f"{server}/evaluation", "Evaluation")
     page.get_by_text("Click a cell").wait_for(timeout=120_000)
