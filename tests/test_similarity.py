@@ -53,11 +53,16 @@ def test_cli_similar_by_index_image_and_sky_position(tiny_h5, tiny_checkpoints, 
     by_index = run_similar("--checkpoint", tiny_checkpoints / "cnn", "--data", tiny_h5, "--index", 3, "--k", 5, "--json", env=env)
     assert by_index.returncode == 0, by_index.stderr
     found = json.loads(by_index.stdout)["neighbours"]
-    assert len(found) == 5 and 3 not in [n["index"] for n in found] and set(found[0]) == {"index", "distance", "label", "class"}
+    assert len(found) == 5 and 3 not in [n["index"] for n in found]
+    assert set(found[0]) == {"index", "distance", "label", "class", "ra", "dec", "redshift"}, "--json adds where each one is"
+    from galaxy_core.data.galaxy10 import Galaxy10
+
+    assert found[0]["ra"] == Galaxy10(tiny_h5).metadata["ra"][found[0]["index"]]
     assert [n["distance"] for n in found] == sorted(n["distance"] for n in found)
     image = REPO / "galaxy_core/data/real_sample/g10_c0_r0.jpg"
     by_image = run_similar("--checkpoint", tiny_checkpoints / "cnn", "--data", tiny_h5, "--image", image, env=env)
     assert by_image.returncode == 0 and len(json.loads(by_image.stdout)["neighbours"]) == 12
+    assert set(json.loads(by_image.stdout)["neighbours"][0]) == {"index", "distance", "label", "class"}
     sky = SkyServer()
     try:
         by_sky = run_similar("--checkpoint", tiny_checkpoints / "cnn", "--data", tiny_h5, "--ra", 150, "--dec", 2, "--cutout-url", sky.url,

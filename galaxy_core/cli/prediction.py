@@ -141,6 +141,9 @@ def cmd_similar(args) -> dict:
         pixels, exclude = cutout.image.pixels, None
         query = {"ra": cutout.ra, "dec": cutout.dec, "url": cutout.url}
     found = neighbours(embeddings, data.labels, image_embedding(model, pixels, meta, device), args.k, exclude)
+    if args.json:  # each neighbour's position and redshift as the file records them (NaN, i.e. null, where it has none)
+        for row in found:
+            row.update({key: float(data.metadata[key][row["index"]]) for key in ("ra", "dec", "redshift")})
     return {"checkpoint": str(args.checkpoint), "data": data.path.name, "query": query, "neighbours": found}
 
 
@@ -182,5 +185,5 @@ def add_commands(commands) -> None:
     sim.add_argument("--k", type=ranged(int, 1, 1000), default=12)
     sim.add_argument("--data", help="Galaxy10 .h5 file to search (default: $GALAXY10_H5, else the synthetic default)")
     sim.add_argument("--device", default="auto", choices=DEVICES)
-    sim.add_argument("--json", action="store_true", help="(the output is always JSON; accepted for symmetry with predict)")
+    sim.add_argument("--json", action="store_true", help="add each neighbour's ra, dec and redshift from the file (the output is JSON either way)")
     sim.set_defaults(run=cmd_similar)

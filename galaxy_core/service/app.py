@@ -135,6 +135,54 @@ class _Models:
             return list(recorded.names), ensemble or recorded.rule, True
         return [MODEL_NEW], ensemble, False
 
+    def health(self) -> dict:
+        """What /health reports: the version, the device, the models available and loaded, the queue and the batches run."""
+        with self._lock:
+            batchers = list(self._batchers.items())
+            loaded = sorted(self._loaded)
+        return {"status": "ok", "version": galaxy_core.__version__, "device": device_name(self.device), "torch": torch.__version__,
+                "models_available": sorted(self.available), "models_loaded": loaded, "waiting_images": self.backlog.waiting,
+                "batches": {" + ".join(names) + (f" ({rule})" if rule else "") + (" (tta)" if tta else ""):
+                            {"forward_passes": b.batches_run, "images": b.images_run} for (names, rule, _, tta), b in batchers}}
+
+    def check(self, names: list[str], rule: str | None) -> None:
+        if rule is not None and rule not in RULES:
+            raise RequestError(422, f"Unknown ensemble rule {rule[:30]!r}: use one of {', '.join(RULES)}.")
+        if len(names) > 1 and rule is None:
+            raise RequestError(422, f"Several models need an ensemble rule: add ensemble={'|'.join(RULES)}.")
+        if len(names) == 1 and rule is not None:
+            raise RequestError(422, "An ensemble needs at least two models: repeat model=NAME, or leave out ensemble.")
+        if len(set(names)) != len(names):
+            raise RequestError(422, "A model is named twice: name each model once.")
+        self.resolve(names)
+
+    async def classify_decoded(self, decoded: list, names: list[str], rule: str | None, with_gradcam: bool = False,
+                               prefer: str | None = None, tta: bool = False) -> list[dict]:
+        """Classify (label, DecodedImage) pairs; each result names its `file` and the decoder's notes."""
+        batcher = await asyncio.to_thread(self.batcher, tuple(names), rule, prefer, tta)  # the first use loads the checkpoints
+        results = await batcher.predict(np.stack([d.pixels for _, d in decoded]))
+        for (filename, image), result in zip(decoded, results):
+            result["file"] = filename
+            result["notes"] = image.notes
+            if with_gradcam:
+                result["gradcam_png"] = await _gradcam_png(batcher.predictor, image.pixels, result)
+        return results
+
+    async def classify(self, files: list[UploadFile], names: list[str], rule: str | None, with_gradcam: bool = False,
+                       prefer: str | None = None, tta: bool = False) -> list[dict]:
+        if not files:
+            raise RequestError(422, "Send at least one image as multipart form data in a field named 'file'.")
+        if len(files) > self.settings.max_files:
+            raise RequestError(413, f"{len(files)} files in one request; at most {self.settings.max_files} are accepted: split the request.")
+        self.check(names, rule)
+        decoded = []
+        for upload in files:
+            data = await upload.read(MAX_BYTES + 1)
+            await upload.close()
+            decoded.append((upload.filename or "image", load_image(data, name=(upload.filename or "the image")[:80])))
+            del data
+        return await self.classify_decoded(decoded, names, rule, with_gradcam, prefer, tta)
+
     def describe(self) -> list[dict]:
         described = []
         for name, folder in sorted(self.available.items()):
@@ -164,15 +212,23 @@ def _error(status: int, message: str, headers: dict | None = None) -> JSONRespon
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    """The application: the guard (key, size), one-sentence errors, the information routes and the classifying routes."""
     settings = settings or ServiceSettings.from_env()
     models = _Models(settings)
     app = FastAPI(title="Galaxy10 DECaLS classifier", version=galaxy_core.__version__,
-                  description="Galaxy morphology (Galaxy10 DECaLS classes) from JPEG/PNG cutouts: one model or an ensemble.")
+                  description="Galaxy morphology (Galaxy10 DECaLS classes) from JPEG, PNG or FITS cutouts: one model or an ensemble.")
     app.state.models = models
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
                            allow_methods=["GET", "POST"], allow_headers=["X-API-Key", "Content-Type"])
+    _add_guard(app, settings)
+    _add_error_handlers(app)
+    _add_information_routes(app, models)
+    _add_classifying_routes(app, models)
+    return app
 
+
+def _add_guard(app: FastAPI, settings: ServiceSettings) -> None:
     @app.middleware("http")
     async def guard(request: Request, call_next):
         """API key and request size, before any byte of the body is read."""
@@ -188,6 +244,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             return _error(411, "Send a Content-Length header (a streamed body without one is not accepted).")
         return await call_next(request)
 
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every failure is one sentence in {"error": ...}, with the status that says whose it is."""
     @app.exception_handler(RequestError)
     async def request_error(request, exc: RequestError):
         return _error(exc.status, str(exc), exc.headers)
@@ -218,14 +277,11 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     async def unexpected(request, exc: Exception):  # a bug: no traceback leaves the server
         return _error(500, "The server failed on this request: report it to the operator.")
 
+
+def _add_information_routes(app: FastAPI, models: _Models) -> None:
     @app.get("/health")
     def health() -> dict:
-        return {"status": "ok", "version": galaxy_core.__version__, "device": device_name(models.device), "torch": torch.__version__,
-                "models_available": sorted(models.available), "models_loaded": sorted(models._loaded),
-                "waiting_images": models.backlog.waiting,
-                "batches": {" + ".join(names) + (f" ({rule})" if rule else "") + (" (tta)" if tta else ""):
-                            {"forward_passes": b.batches_run, "images": b.images_run}
-                            for (names, rule, _, tta), b in list(models._batchers.items())}}
+        return models.health()
 
     @app.get("/models")
     def list_models() -> dict:
@@ -234,58 +290,22 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
                 "default": {"models": names, "ensemble": rule, "recorded": recorded,
                             "measured": read_default(models.root).measured if recorded else None}}
 
-    def check_models(names: list[str], rule: str | None) -> None:
-        if rule is not None and rule not in RULES:
-            raise RequestError(422, f"Unknown ensemble rule {rule[:30]!r}: use one of {', '.join(RULES)}.")
-        if len(names) > 1 and rule is None:
-            raise RequestError(422, f"Several models need an ensemble rule: add ensemble={'|'.join(RULES)}.")
-        if len(names) == 1 and rule is not None:
-            raise RequestError(422, "An ensemble needs at least two models: repeat model=NAME, or leave out ensemble.")
-        if len(set(names)) != len(names):
-            raise RequestError(422, "A model is named twice: name each model once.")
-        models.resolve(names)
 
-    async def classify_decoded(decoded: list, names: list[str], rule: str | None, with_gradcam: bool = False,
-                               prefer: str | None = None, tta: bool = False) -> list[dict]:
-        """Classify (label, DecodedImage) pairs; each result names its `file` and the decoder's notes."""
-        batcher = await asyncio.to_thread(models.batcher, tuple(names), rule, prefer, tta)  # the first use loads the checkpoints
-        results = await batcher.predict(np.stack([d.pixels for _, d in decoded]))
-        for (filename, image), result in zip(decoded, results):
-            result["file"] = filename
-            result["notes"] = image.notes
-            if with_gradcam:
-                result["gradcam_png"] = await _gradcam_png(batcher.predictor, image.pixels, result)
-        return results
-
-    async def classify(files: list[UploadFile], names: list[str], rule: str | None, with_gradcam: bool = False,
-                       prefer: str | None = None, tta: bool = False) -> list[dict]:
-        if not files:
-            raise RequestError(422, "Send at least one image as multipart form data in a field named 'file'.")
-        if len(files) > settings.max_files:
-            raise RequestError(413, f"{len(files)} files in one request; at most {settings.max_files} are accepted: split the request.")
-        check_models(names, rule)
-        decoded = []
-        for upload in files:
-            data = await upload.read(MAX_BYTES + 1)
-            await upload.close()
-            decoded.append((upload.filename or "image", load_image(data, name=(upload.filename or "the image")[:80])))
-            del data
-        return await classify_decoded(decoded, names, rule, with_gradcam, prefer, tta)
-
+def _add_classifying_routes(app: FastAPI, models: _Models) -> None:
     @app.post("/predict", summary="Classify one or several images with a model or an ensemble")
-    async def predict(file: list[UploadFile] = File(..., description="one or several JPEG/PNG images"),
+    async def predict(file: list[UploadFile] = File(..., description="one or several JPEG, PNG or FITS images"),
                       model: list[str] = Query(default=[], description=DEFAULT_HELP),
                       ensemble: str | None = Query(default=None, description="agreement, soft or f1_weighted"),
                       gradcam: bool = Query(default=False, description="add a Grad-CAM overlay per image, base64 PNG"),
                       tta: bool = Query(default=False, description=TTA_HELP)) -> dict:
         names, rule, by_default = (model, ensemble, False) if model else models.default_route(ensemble)
-        results = await classify(file, names, rule, gradcam, tta=tta)
+        results = await models.classify(file, names, rule, gradcam, tta=tta)
         return {"model": names if len(names) > 1 else names[0], "ensemble": rule, "default": by_default, "predictions": results}
 
     async def study_route(file: list[UploadFile], names: list[str], rule: str | None) -> dict:
         if len(file) != 1:
             raise RequestError(422, "This route classifies one image per request: send exactly one 'file', or use /predict for several.")
-        result = (await classify(file, names, rule, prefer=MODEL_OLD if rule else None))[0]
+        result = (await models.classify(file, names, rule, prefer=MODEL_OLD if rule else None))[0]
         return {**result, "model": names if len(names) > 1 else names[0]}
 
     @app.post("/predict1", summary="The second study's 'Model Old': EfficientNet-B0")
@@ -308,18 +328,16 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             ra, dec = check_position(ra, dec)
         except CutoutError as exc:
             raise RequestError(422, str(exc)) from None
-        check_models(names, rule=ensemble)
+        models.check(names, rule=ensemble)
         metas = [read_meta(Path(models.available[name])) for name in names]
         client = CutoutClient(pixscale=training_pixscale(metas, "name models trained at one scale"), timeout_s=15, retries=2)
         try:  # the cutout service is another server: its failures are a bad gateway, not a bad request
             cutout = await asyncio.to_thread(client.fetch, ra, dec)
         except CutoutError as exc:
             raise RequestError(502, str(exc)) from None
-        result = (await classify_decoded([(f"RA {ra:.5f}, Dec {dec:.5f}", cutout.image)], names, ensemble, gradcam, tta=tta))[0]
+        result = (await models.classify_decoded([(f"RA {ra:.5f}, Dec {dec:.5f}", cutout.image)], names, ensemble, gradcam, tta=tta))[0]
         return {**result, "model": names if len(names) > 1 else names[0], "ensemble": ensemble, "default": by_default, "ra": ra, "dec": dec,
                 "url": cutout.url}
-
-    return app
 
 
 async def _gradcam_png(predictor: Predictor, pixels: np.ndarray, result: dict) -> str:
