@@ -27,12 +27,22 @@ FOLDS = 5
 
 
 def calibrate_ood(directory: str | Path, data: Galaxy10, device: str = "cpu", train_sample: int = TRAIN_SAMPLE) -> dict:
-    """Fit and save `ood.safetensors` beside the checkpoint (its weights as shipped); return meta.json's new `ood` entry."""
+    """Fit and save `ood.safetensors` beside the checkpoint (its weights as shipped); record and return meta.json's new `ood` entry."""
     model, meta = load_checkpoint(directory, device)
+    entry = fit_checkpoint_ood(model, meta, directory, data, device, train_sample)
+    update_meta(directory, ood=entry)
+    return entry
+
+
+def fit_checkpoint_ood(model, meta: dict, directory: str | Path, data: Galaxy10, device: str = "cpu",
+                       train_sample: int = TRAIN_SAMPLE) -> dict:
+    """Fit a model's OOD scores on its training data and save `ood.safetensors` in `directory`; return the `ood` entry
+    for meta.json (the caller records it: training writes meta.json once, at the end)."""
     preprocessing = Preprocessing.from_dict(meta["preprocessing"])
     split, fitted_on = _training_split(directory, meta, data)
     train = np.sort(np.random.default_rng(0).choice(split.train, min(train_sample, len(split.train)), replace=False))
     torch_device = torch.device(device)
+    model = model.to(torch_device).eval()
 
     def features_and_statistics(indices) -> tuple[np.ndarray, np.ndarray]:
         features, statistics = [], []
@@ -45,12 +55,10 @@ def calibrate_ood(directory: str | Path, data: Galaxy10, device: str = "cpu", tr
     val_features, val_statistics = features_and_statistics(split.val)
     ood = fit_ood(train_features, data.labels[train], val_features, train_statistics, val_statistics)
     test_flagged = float(np.mean(ood.scores(*features_and_statistics(split.test)) > 1.0)) if len(split.test) else None
-    entry = {"file": "ood.safetensors", "sha256": ood.save(directory), "quantile": QUANTILE, "components": int(len(ood.scale)),
-             "train_images": int(len(train)), "val_images": int(len(split.val)), "test_flagged": test_flagged, "fitted_on": fitted_on,
-             "method": f"max of (min class Mahalanobis distance of {COMPONENTS}-component PCA-whitened features, "
-                       f"pixel-statistics distance), each over its validation {QUANTILE:g}th percentile"}
-    update_meta(directory, ood=entry)
-    return entry
+    return {"file": "ood.safetensors", "sha256": ood.save(directory), "quantile": QUANTILE, "components": int(len(ood.scale)),
+            "train_images": int(len(train)), "val_images": int(len(split.val)), "test_flagged": test_flagged, "fitted_on": fitted_on,
+            "method": f"max of (min class Mahalanobis distance of {COMPONENTS}-component PCA-whitened features, "
+                      f"pixel-statistics distance), each over its validation {QUANTILE:g}th percentile"}
 
 
 def _training_split(directory: str | Path, meta: dict, data: Galaxy10):

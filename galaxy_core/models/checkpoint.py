@@ -35,10 +35,8 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_checkpoint(directory: str | Path, model: nn.Module, meta: dict, half: bool = True) -> Path:
-    """Write weights (float tensors as float16 when `half`) then metadata, each atomically."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+def _stored_state(model: nn.Module, half: bool) -> dict[str, torch.Tensor]:
+    """The tensors as the weights file holds them: float ones as float16 when `half`."""
     state = {}
     for key, tensor in model.state_dict().items():
         tensor = tensor.detach().to("cpu")
@@ -47,12 +45,34 @@ def save_checkpoint(directory: str | Path, model: nn.Module, meta: dict, half: b
         if half and tensor.is_floating_point() and (tensor.numel() == 0 or float(tensor.abs().max()) < FLOAT16_MAX):
             tensor = tensor.to(torch.float16)
         state[key] = tensor.contiguous()
+    return state
+
+
+def as_shipped(model: nn.Module, half: bool = True) -> nn.Module:
+    """A copy of `model` with the weights it will have once saved and loaded again (float16, read back as float32), for
+    measuring what ships without reading the file back."""
+    import copy
+
+    shipped = copy.deepcopy(model).cpu().eval()
+    own = shipped.state_dict()
+    shipped.load_state_dict({k: t.to(own[k].dtype) for k, t in _stored_state(model, half).items()})
+    return shipped
+
+
+def save_weights(directory: str | Path, model: nn.Module, half: bool = True) -> dict:
+    """Write the weights atomically; returns the entries meta.json records about them."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
     with atomic_path(directory / WEIGHTS_FILE) as tmp:
-        save_file(state, str(tmp))
-    meta = {**meta, "format_version": FORMAT_VERSION, "weights_dtype": "float16" if half else "float32",
+        save_file(_stored_state(model, half), str(tmp))
+    return {"format_version": FORMAT_VERSION, "weights_dtype": "float16" if half else "float32",
             "weights_sha256": _sha256(directory / WEIGHTS_FILE)}
-    write_json_atomic(directory / META_FILE, meta)
-    return directory
+
+
+def save_checkpoint(directory: str | Path, model: nn.Module, meta: dict, half: bool = True) -> Path:
+    """Write weights (float tensors as float16 when `half`) then metadata, each atomically."""
+    write_json_atomic(Path(directory) / META_FILE, {**meta, **save_weights(directory, model, half)})
+    return Path(directory)
 
 
 def _no_constants(name: str):

@@ -6,8 +6,10 @@ interrupted run continues where it stopped when started again with the same argu
 """
 from __future__ import annotations
 
+import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -25,11 +27,14 @@ from galaxy_core.data.splits import stratified_split
 from galaxy_core.data.transforms import Preprocessing, preprocess
 from galaxy_core.errors import UserError
 from galaxy_core.data.labelled_images import real_sample
-from galaxy_core.evaluation.folders import evaluate_folder
+from galaxy_core.evaluation.folders import folder_predictions
 from galaxy_core.evaluation.metrics import compute_metrics, kl_smoothing
-from galaxy_core.evaluation.ood_calibration import calibrate_ood
+from galaxy_core.evaluation.ood_calibration import fit_checkpoint_ood
+from galaxy_core.fileio import write_json_atomic
+from galaxy_core.inference.predictor import Predictor
 from galaxy_core.inference.logits import dataset_logits, softmax
-from galaxy_core.models.checkpoint import read_meta, save_checkpoint, start_from_checkpoint
+from galaxy_core.models.checkpoint import META_FILE, as_shipped, save_weights, start_from_checkpoint
+from galaxy_core.models.meta_schema import check_meta
 from galaxy_core.models.recipe import Recipe
 from galaxy_core.models.registry import create_model, preprocessing_for
 from galaxy_core.settings import device_name, select_device
@@ -143,17 +148,25 @@ def train(recipe: Recipe, data_path: str | Path, out: str | Path, device: str = 
         raise
 
 
-def _train(recipe: Recipe, data_path: str | Path, out: Path, device: str, workers: int | None, max_batches: int | None,
-           progress: Callable[[str, int, int], None] | None) -> dict:
-    data = Galaxy10(data_path)
-    split = stratified_split(data.labels, recipe.split, recipe.seed)
-    if min(split.sizes().values()) == 0:
-        raise UserError(f"{data.path} has too few images for a {recipe.split} split with every part non-empty: use a bigger file.")
-    torch_device = select_device(device)
-    ddp = Distributed.start(torch_device)
+@dataclass
+class _Run:
+    """What one training run holds between its steps."""
+
+    model: nn.Module  # wrapped in DDP where several processes train
+    core: nn.Module  # the bare model
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    scaler: object
+    state: RunState
+    best: dict
+    identity: dict
+    preprocessing: Preprocessing
+
+
+def _prepare(recipe: Recipe, data: Galaxy10, split, out: Path, torch_device: torch.device, ddp: Distributed, max_batches) -> _Run:
+    """The model, optimizer and schedule, resumed from `out` where an interrupted run of the same recipe left them."""
     torch.manual_seed(recipe.seed + ddp.rank)
     np.random.seed(recipe.seed + ddp.rank)
-    preprocessing = preprocessing_for(recipe)
     model = create_model(recipe.model, recipe)
     if recipe.init:
         start_from_checkpoint(model, recipe.init, recipe.trainable)
@@ -166,21 +179,47 @@ def _train(recipe: Recipe, data_path: str | Path, out: Path, device: str, worker
                 "world": ddp.world}
     resumed = load_state(out, model, optimizer, scheduler, identity) if out.exists() else None
     state, best = resumed if resumed else (RunState(), {})
+    core = model
     if ddp.active:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[torch_device.index] if torch_device.type == "cuda" else None)
     scaler = torch.amp.GradScaler("cuda") if torch_device.type == "cuda" and not torch.cuda.is_bf16_supported() else None
+    return _Run(model, core, optimizer, scheduler, scaler, state, best, identity, preprocessing_for(recipe))
 
+
+def _loaders(recipe: Recipe, data: Galaxy10, split, torch_device: torch.device, ddp: Distributed, workers: int | None):
+    """The shuffled training loader (its sampler and generator, re-seeded per epoch) and this process's validation batches."""
     if workers is None:  # on the CPU the model already uses every core: loader processes only compete (and take seconds to spawn)
         workers = 0 if torch_device.type == "cpu" else min(4, os.cpu_count() or 1)
-    loader_options = {"batch_size": recipe.batch_size, "num_workers": workers, "pin_memory": torch_device.type == "cuda",
-                      "persistent_workers": workers > 0, "multiprocessing_context": "spawn" if workers > 0 else None}
+    options = {"batch_size": recipe.batch_size, "num_workers": workers, "pin_memory": torch_device.type == "cuda",
+               "persistent_workers": workers > 0, "multiprocessing_context": "spawn" if workers > 0 else None}
     train_set = Galaxy10Dataset(data, split.train)
-    shuffle_generator = torch.Generator().manual_seed(recipe.seed)
-    train_sampler = DistributedSampler(train_set, shuffle=True, seed=recipe.seed) if ddp.active else RandomSampler(train_set, generator=shuffle_generator)
-    train_loader = DataLoader(train_set, sampler=train_sampler, drop_last=False, **loader_options)
-    val_batches = _ValidationBatches(data, split.val[ddp.rank :: ddp.world], preprocessing, recipe.batch_size)
-    augment_generator = torch.Generator().manual_seed(recipe.seed + 1000 * ddp.rank)
+    shuffle = torch.Generator().manual_seed(recipe.seed)
+    sampler = DistributedSampler(train_set, shuffle=True, seed=recipe.seed) if ddp.active else RandomSampler(train_set, generator=shuffle)
+    loader = DataLoader(train_set, sampler=sampler, drop_last=False, **options)
+    val_batches = _ValidationBatches(data, split.val[ddp.rank :: ddp.world], preprocessing_for(recipe), recipe.batch_size)
+    return loader, sampler, shuffle, val_batches
 
+
+def _epoch(run: _Run, recipe: Recipe, epoch: int, loaders, torch_device, ddp: Distributed, augment, max_batches, report) -> dict:
+    """One epoch of training and validation; returns its history row (the learning rate schedule steps after it)."""
+    loader, _, _, val_batches = loaders
+    train_sums = ddp.sum(list(run_epoch(run.model, loader, run.preprocessing, torch_device, recipe, run.optimizer, run.scaler, augment,
+                                        max_batches, report)))
+    # The bare model: shares can differ by a batch, and a no-grad pass needs no DDP synchronisation.
+    val_sums = ddp.sum(list(run_epoch(run.core, val_batches, run.preprocessing, torch_device, recipe, max_batches=max_batches)))
+    val_loss = val_sums[0] / max(val_sums[2], 1)
+    if run.scheduler is not None:
+        run.scheduler.step(val_loss) if recipe.scheduler == "plateau" else run.scheduler.step()
+    return {"epoch": epoch, "train_loss": train_sums[0] / max(train_sums[2], 1), "train_accuracy": train_sums[1] / max(train_sums[2], 1),
+            "val_loss": val_loss, "val_accuracy": val_sums[1] / max(val_sums[2], 1), "learning_rate": run.optimizer.param_groups[0]["lr"]}
+
+
+def _run_epochs(run: _Run, recipe: Recipe, out: Path, loaders, torch_device, ddp: Distributed, max_batches, progress) -> None:
+    """Epochs until the recipe's count or early stopping, keeping the best weights (validation loss) and saving the
+    resumable state after each."""
+    _, sampler, shuffle, _ = loaders
+    state = run.state
+    augment = torch.Generator().manual_seed(recipe.seed + 1000 * ddp.rank)
     if ddp.main:
         out.mkdir(parents=True, exist_ok=True)
         write_progress(out, state="running", epoch=state.epoch, epochs=recipe.epochs, history=state.history)
@@ -188,76 +227,75 @@ def _train(recipe: Recipe, data_path: str | Path, out: Path, device: str, worker
     while state.epoch < recipe.epochs:
         epoch = state.epoch + 1
         if ddp.active:
-            train_sampler.set_epoch(epoch)
-        shuffle_generator.manual_seed(recipe.seed + epoch)  # the same order after a resume
-        augment_generator.manual_seed(recipe.seed + 1000 * ddp.rank + epoch)
+            sampler.set_epoch(epoch)
+        shuffle.manual_seed(recipe.seed + epoch)  # the same order after a resume
+        augment.manual_seed(recipe.seed + 1000 * ddp.rank + epoch)
         epoch_start = time.perf_counter()
         report = _batch_reporter(out, epoch, recipe.epochs, state.history, progress) if ddp.main else None
-        train_sums = ddp.sum(list(run_epoch(model, train_loader, preprocessing, torch_device, recipe, optimizer, scaler, augment_generator, max_batches, report)))
-        # The bare model: shares can differ by a batch, and a no-grad pass needs no DDP synchronisation.
-        core = model.module if ddp.active else model
-        val_sums = ddp.sum(list(run_epoch(core, val_batches, preprocessing, torch_device, recipe, max_batches=max_batches)))
-        val_loss = val_sums[0] / max(val_sums[2], 1)
-        row = {"epoch": epoch, "train_loss": train_sums[0] / max(train_sums[2], 1), "train_accuracy": train_sums[1] / max(train_sums[2], 1),
-               "val_loss": val_loss, "val_accuracy": val_sums[1] / max(val_sums[2], 1),
-               "learning_rate": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - epoch_start}
-        state.history.append(row)
-        if scheduler is not None:
-            scheduler.step(val_loss) if recipe.scheduler == "plateau" else scheduler.step()
-        if val_loss < state.best_val_loss - 1e-7:
-            state.best_val_loss, state.best_epoch, state.epochs_without_improvement = val_loss, epoch, 0
-            best = {k: v.detach().cpu().clone() for k, v in core.state_dict().items()}
+        row = _epoch(run, recipe, epoch, loaders, torch_device, ddp, augment, max_batches, report)
+        state.history.append({**row, "seconds": time.perf_counter() - epoch_start})
+        if row["val_loss"] < state.best_val_loss - 1e-7:
+            state.best_val_loss, state.best_epoch, state.epochs_without_improvement = row["val_loss"], epoch, 0
+            run.best = {k: v.detach().cpu().clone() for k, v in run.core.state_dict().items()}
         else:
             state.epochs_without_improvement += 1
         state.epoch = epoch
         state.seconds = time.perf_counter() - started
-        stop = recipe.early_stopping_patience is not None and state.epochs_without_improvement >= recipe.early_stopping_patience
         if ddp.main:
-            save_state(out, core, optimizer, scheduler, state, best, identity)
+            save_state(out, run.core, run.optimizer, run.scheduler, state, run.best, run.identity)
             write_progress(out, state="running", epoch=epoch, epochs=recipe.epochs, history=state.history)
-        if stop:
+        if recipe.early_stopping_patience is not None and state.epochs_without_improvement >= recipe.early_stopping_patience:
             break
 
-    core = model.module if ddp.active else model
-    core.load_state_dict(best)  # restore the best weights (validation loss), never chosen on test
-    meta = None
-    if ddp.main:
-        smoothing = kl_smoothing(recipe.to_dict())
-        val_logits = dataset_logits(core, data, split.val, preprocessing, torch_device, batch_size=recipe.batch_size, workers=0)
-        val_metrics = compute_metrics(data.labels[split.val], softmax(val_logits), smoothing=smoothing)
-        test_logits = dataset_logits(core, data, split.test, preprocessing, torch_device, batch_size=recipe.batch_size, workers=0)
-        test_metrics = compute_metrics(data.labels[split.test], softmax(test_logits), smoothing=smoothing)
-        meta = {
-            "model": recipe.model,
-            "recipe": recipe.to_dict(),
-            "classes": list(CLASS_NAMES),
-            "preprocessing": preprocessing.to_dict(),
-            # fine-tuning builds the model without weights, then copies the checkpoint's in
-            "weights_source": f"checkpoint {recipe.init}" if recipe.init else getattr(core, "weights_source", "random"),
-            "data": {"path": str(data.path), "fingerprint": data.fingerprint(), "synthetic": data.is_synthetic, "count": len(data),
-                     "pxscale": data.typical_pxscale(), "real_check_set_images": data.real_check_set_images},
-            "split": {**split.describe(), "test_indices": split.test.tolist()},
-            "metrics": {"val": val_metrics, "test": test_metrics},
-            "history": state.history,
-            "best_epoch": state.best_epoch,
-            "epochs_run": state.epoch,
-            "stopped_early": state.epoch < recipe.epochs,
-            "max_batches_per_epoch": max_batches,
-            "training_seconds": round(state.seconds, 1),
-            "device": device_name(torch_device),
-            "processes": ddp.world,
-            "torch": torch.__version__,
-        }
-        save_checkpoint(out, core, meta)
-        # Measured on the weights as shipped (float16, read back) and recorded in meta.json: the out-of-distribution
-        # scores' thresholds (validation split), then the real check set.
-        calibrate_ood(out, data, device=str(torch_device))
-        if not data.real_check_set_images:  # else its figure comes from cross-validation (benchmarks/real_finetune_cv.py)
-            evaluate_folder([out], real_sample(), device=str(torch_device))
-        meta = read_meta(out)
-        for name in (STATE_TENSORS, STATE_JSON):
-            (out / name).unlink(missing_ok=True)
-        write_progress(out, state="done", epoch=state.epoch, epochs=recipe.epochs, history=state.history)
+
+def _finish(run: _Run, recipe: Recipe, data: Galaxy10, split, out: Path, torch_device, ddp: Distributed, max_batches) -> dict:
+    """Score the best weights once on validation and test, write the weights, fit the OOD scores and score the real check
+    set on the weights as shipped, then write meta.json once, with all of it."""
+    core = run.core
+    smoothing = kl_smoothing(recipe.to_dict())
+    scored = {part: compute_metrics(data.labels[indices], softmax(dataset_logits(core, data, indices, run.preprocessing, torch_device,
+                                                                                 batch_size=recipe.batch_size, workers=0)),
+                                    smoothing=smoothing)
+              for part, indices in (("val", split.val), ("test", split.test))}
+    state = run.state
+    meta = {
+        "model": recipe.model, "recipe": recipe.to_dict(), "classes": list(CLASS_NAMES), "preprocessing": run.preprocessing.to_dict(),
+        # fine-tuning builds the model without weights, then copies the checkpoint's in
+        "weights_source": f"checkpoint {recipe.init}" if recipe.init else getattr(core, "weights_source", "random"),
+        "data": {"path": str(data.path), "fingerprint": data.fingerprint(), "synthetic": data.is_synthetic, "count": len(data),
+                 "pxscale": data.typical_pxscale(), "real_check_set_images": data.real_check_set_images},
+        "split": {**split.describe(), "test_indices": split.test.tolist()},
+        "metrics": scored, "history": state.history, "best_epoch": state.best_epoch, "epochs_run": state.epoch,
+        "stopped_early": state.epoch < recipe.epochs, "max_batches_per_epoch": max_batches,
+        "training_seconds": round(state.seconds, 1), "device": device_name(torch_device), "processes": ddp.world, "torch": torch.__version__,
+    }
+    meta.update(save_weights(out, core))
+    shipped = as_shipped(core).to(torch_device)  # measured on the weights as they ship (float16), without reading the file back
+    meta["ood"] = fit_checkpoint_ood(shipped, meta, out, data, device=str(torch_device))
+    if not data.real_check_set_images:  # else its figure comes from cross-validation (benchmarks/real_finetune_cv.py)
+        folder = real_sample()
+        member = folder_predictions(Predictor([out], device=str(torch_device), load=lambda _: (shipped, meta)), folder)[0]
+        meta["metrics"]["real_sample"] = {**compute_metrics(folder.labels, member.probabilities, smoothing), "note": folder.note}
+    meta = check_meta(json.loads(json.dumps(meta)), str(out / META_FILE))  # as read back: tuples are lists in JSON
+    write_json_atomic(out / META_FILE, meta)
+    for name in (STATE_TENSORS, STATE_JSON):
+        (out / name).unlink(missing_ok=True)
+    write_progress(out, state="done", epoch=state.epoch, epochs=recipe.epochs, history=state.history)
+    return meta
+
+
+def _train(recipe: Recipe, data_path: str | Path, out: Path, device: str, workers: int | None, max_batches: int | None,
+           progress: Callable[[str, int, int], None] | None) -> dict:
+    data = Galaxy10(data_path)
+    split = stratified_split(data.labels, recipe.split, recipe.seed)
+    if min(split.sizes().values()) == 0:
+        raise UserError(f"{data.path} has too few images for a {recipe.split} split with every part non-empty: use a bigger file.")
+    torch_device = select_device(device)
+    ddp = Distributed.start(torch_device)
+    run = _prepare(recipe, data, split, out, torch_device, ddp, max_batches)
+    _run_epochs(run, recipe, out, _loaders(recipe, data, split, torch_device, ddp, workers), torch_device, ddp, max_batches, progress)
+    run.core.load_state_dict(run.best)  # restore the best weights (validation loss), never chosen on test
+    meta = _finish(run, recipe, data, split, out, torch_device, ddp, max_batches) if ddp.main else None
     if ddp.active:
         dist.barrier()
         dist.destroy_process_group()
