@@ -78,3 +78,15 @@ def test_no_import_points_up_a_layer(path):
 def test_every_module_has_a_layer():
     for path in SOURCES:
         rank_of(module_name(path))
+
+
+MAX_FUNCTION_LINES = 80  # a screen: past it, a function is doing several things (issue 32)
+
+
+def test_no_function_is_longer_than_a_screen():
+    long = []
+    for path in [*SOURCES, *sorted((REPO / "app_pages").glob("*.py")), REPO / "app.py"]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES:
+                long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)")
+    assert not long, "split these into steps:\n" + "\n".join(long)
