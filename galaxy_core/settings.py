@@ -15,6 +15,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_ENV = "GALAXY10_H5"  # the Galaxy10 file to use when none is given
 CACHE_ENV = "GALAXY_CORE_CACHE"  # the cache folder (default dataset, prepared images)
 CHECKPOINTS_ENV = "GALAXY_CHECKPOINTS"  # the checkpoints root
+RESULTS_ENV = "GALAXY_RESULTS"  # where evaluations write their per-image predictions and summaries
 DEFAULT_N_ENV = "GALAXY10_DEFAULT_N"  # size of the default synthetic dataset (tests, quick demos)
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -100,6 +101,12 @@ def checkpoints_root() -> Path:
     """Where trained models live: $GALAXY_CHECKPOINTS, else the repository's checkpoints/ (absolute,
     so the CLI, the dashboard and background runs agree whatever their working directory)."""
     return Path(os.environ.get(CHECKPOINTS_ENV) or REPO_ROOT / "checkpoints").expanduser()
+
+
+def results_root() -> Path:
+    """Where `evaluate` writes (a folder per checkpoint, and ensembles/): $GALAXY_RESULTS, else the repository's results/.
+    Never inside a checkpoint folder: what ships is the model and the figures its meta.json records."""
+    return Path(os.environ.get(RESULTS_ENV) or REPO_ROOT / "results").expanduser()
 
 
 def select_device(requested: str = "auto") -> torch.device:

@@ -16,6 +16,7 @@ REAL_IMAGES = REPO.parent / "shared" / "galaxy10_real"
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Never touch the user's cache or data settings from a test."""
     monkeypatch.setenv("GALAXY_CORE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    monkeypatch.setenv("GALAXY_RESULTS", str(tmp_path_factory.getbasetemp() / "results"))
     monkeypatch.delenv("GALAXY10_H5", raising=False)
     monkeypatch.setenv("GALAXY10_DEFAULT_N", "20")
 

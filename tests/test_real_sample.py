@@ -12,6 +12,7 @@ from galaxy_core.data.labelled_images import REAL_SAMPLE_DIR, class_index, read_
 from galaxy_core.errors import UserError
 from galaxy_core.evaluation.folders import evaluate_folder
 from galaxy_core.models.checkpoint import read_meta
+from galaxy_core.settings import results_root
 
 
 def test_the_check_set_ships_in_the_package_with_six_galaxies_per_class():
@@ -77,7 +78,8 @@ def test_a_checkpoint_on_the_check_set_records_its_score_in_meta(tiny_checkpoint
     assert result["metrics"]["count"] == 60 and result["part"] == "images" and "development set" in result["note"]
     recorded = read_meta(folder)["metrics"]["real_sample"]
     assert recorded["accuracy"] == result["metrics"]["accuracy"] and recorded["count"] == 60
-    rows = (folder / "predictions_real_sample.csv").read_text().splitlines()
+    rows = (results_root() / "cnn" / "predictions_real_sample.csv").read_text().splitlines()
+    assert not (folder / "predictions_real_sample.csv").exists(), "results go to the results folder, not into the checkpoint"
     assert len(rows) == 61 and "file" in rows[0] and rows[1].split(",")[6].endswith(".jpg")
 
 
@@ -88,7 +90,7 @@ def test_the_check_set_with_eight_views_averaged_is_scored_apart(tiny_checkpoint
     shutil.copytree(tiny_checkpoints / "cnn", folder)
     recorded = read_meta(folder)["metrics"]["real_sample"]
     result = evaluate_folder([folder], real_sample(), tta=True)
-    assert result["tta"] is True and (folder / "evaluation_real_sample_tta.json").exists()
+    assert result["tta"] is True and (results_root() / "cnn" / "evaluation_real_sample_tta.json").exists()
     # the recorded real-sample figure is that of the images as given, which every interface shows
     assert read_meta(folder)["metrics"]["real_sample"] == recorded
     sample = real_sample()

@@ -6,6 +6,8 @@ import sys
 
 import numpy as np
 import pytest
+
+from galaxy_core.settings import results_root
 import torch
 
 from conftest import REPO, run_cli
@@ -175,7 +177,7 @@ def test_cli_train_evaluate_predict_and_their_errors(tiny_h5, tmp_path):
     done = run("evaluate", "--checkpoint", str(tmp_path / "cnn"), "--data", str(tiny_h5), "--tta", "--json")
     assert done.returncode == 0, done.stderr[-1500:]
     result = json.loads(done.stdout)
-    assert len(result["metrics"]["confusion_matrix"]) == 10 and (tmp_path / "cnn" / "predictions_test_tta.csv").exists()
+    assert len(result["metrics"]["confusion_matrix"]) == 10 and (results_root() / "cnn" / "predictions_test_tta.csv").exists()
     done = run("evaluate", "--ensemble", "soft", "--checkpoints", str(tmp_path / "cnn"), str(tmp_path / "efficientnet_b0"),
                "--data", str(tiny_h5), "--out", str(tmp_path / "ens"))
     assert done.returncode == 0, done.stderr[-1500:]

@@ -32,7 +32,7 @@ def _evaluate_images(args, device: str) -> dict:
         raise UserError("--data, --split and --temperature are for Galaxy10 files: leave them out when evaluating a folder of images.")
     folder = real_sample() if args.real_sample else read_labelled_folder(args.images, args.labels)
     if args.checkpoint:
-        return evaluate_folder([args.checkpoint], folder, None, args.tta, device)
+        return evaluate_folder([args.checkpoint], folder, None, args.tta, device, args.out)
     if len(args.checkpoints or []) < 2:
         raise UserError("An ensemble needs at least two checkpoints: pass --checkpoints DIR DIR [...].")
     return evaluate_folder(args.checkpoints, folder, args.ensemble, args.tta, device, args.out)
@@ -45,7 +45,7 @@ def _evaluate_dataset(args, device: str) -> dict:
 
     data = Galaxy10(resolve_dataset(args.data))
     if args.checkpoint:
-        return evaluate_checkpoint(args.checkpoint, data, args.split, args.tta, args.temperature, device=device)
+        return evaluate_checkpoint(args.checkpoint, data, args.split, args.tta, args.temperature, device=device, out=args.out)
     return evaluate_ensemble(args.ensemble, args.checkpoints or [], data, args.split, args.tta, device=device, out=args.out)
 
 
@@ -66,6 +66,7 @@ def add_commands(commands) -> None:
     ev.add_argument("--tta", action="store_true", help="average the 8 rotations/flips")
     ev.add_argument("--temperature", action="store_true", help="temperature scaling fitted on the validation split")
     ev.add_argument("--device", default="auto", choices=DEVICES)
-    ev.add_argument("--out", help="ensemble results folder (default: ensembles/RULE_SPLIT in the checkpoints root)")
+    ev.add_argument("--out", help="results folder for the per-image CSV and the summary (default: results/NAME, or "
+                                  "results/ensembles/RULE_SPLIT; $GALAXY_RESULTS moves results/)")
     ev.add_argument("--json", action="store_true", help="print every metric (per class, confusion matrix, reliability)")
     ev.set_defaults(run=cmd_evaluate)

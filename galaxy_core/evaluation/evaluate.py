@@ -24,7 +24,7 @@ from galaxy_core.fileio import atomic_path, write_json_atomic
 from galaxy_core.inference.ensemble import EnsembleOutput, align_on_common, combine, preferences
 from galaxy_core.inference.logits import dataset_logits, softmax
 from galaxy_core.models.checkpoint import load_checkpoint
-from galaxy_core.settings import checkpoints_root
+from galaxy_core.settings import results_root
 
 
 @dataclass
@@ -109,16 +109,19 @@ def write_predictions_csv(path: Path, indices, labels, probabilities, extra: dic
 
 
 def evaluate_checkpoint(directory: str | Path, data: Galaxy10, part: str = "test", tta: bool = False, temperature: bool = False,
-                        device: str = "cpu", workers: int = 0) -> dict:
+                        device: str = "cpu", workers: int = 0, out: str | Path | None = None) -> dict:
+    """Score one checkpoint on a split part; the per-image CSV and the summary go to `out` (default: results/NAME)."""
     directory = Path(directory)
+    folder = Path(out) if out else results_root() / directory.name
     predictions, context = predict_checkpoint(directory, data, part, tta, temperature, device=device, workers=workers)
     metrics = compute_metrics(predictions.labels, predictions.probabilities, kl_smoothing(context["meta"]["recipe"]))
     suffix = f"{part}{'_tta' if tta else ''}{'_temperature' if temperature else ''}"
     result = {"checkpoint": str(directory), "model": context["meta"]["model"], "part": part, "tta": tta,
               "temperature": predictions.temperature, "cross_dataset": context["cross_dataset"], "data": str(data.path),
-              "data_synthetic": data.is_synthetic, "metrics": metrics, "predictions_csv": str(directory / f"predictions_{suffix}.csv")}
-    write_predictions_csv(directory / f"predictions_{suffix}.csv", predictions.indices, predictions.labels, predictions.probabilities)
-    write_json_atomic(directory / f"evaluation_{suffix}.json", result)
+              "data_synthetic": data.is_synthetic, "metrics": metrics, "predictions_csv": str(folder / f"predictions_{suffix}.csv")}
+    folder.mkdir(parents=True, exist_ok=True)
+    write_predictions_csv(folder / f"predictions_{suffix}.csv", predictions.indices, predictions.labels, predictions.probabilities)
+    write_json_atomic(folder / f"evaluation_{suffix}.json", result)
     return result
 
 
@@ -130,7 +133,7 @@ def evaluate_ensemble(rule: str, directories: list[str | Path], data: Galaxy10, 
     members = [predict_checkpoint(directory, data, part, tta, need_validation=True, device=device, workers=workers)[0]
                for directory in directories]
     scores = score_ensemble(rule, members)
-    out = Path(out) if out else checkpoints_root() / "ensembles" / f"{rule}_{part}"
+    out = Path(out) if out else results_root() / "ensembles" / f"{rule}_{part}"
     out.mkdir(parents=True, exist_ok=True)
     write_predictions_csv(out / "predictions.csv", scores.indices, scores.labels, scores.output.probabilities,
                           {"source": scores.output.source})

@@ -27,7 +27,7 @@ from galaxy_core.evaluation.metrics import (
 from galaxy_core.fileio import write_json_atomic
 from galaxy_core.inference.predictor import Predictor
 from galaxy_core.models.checkpoint import record_metrics
-from galaxy_core.settings import checkpoints_root
+from galaxy_core.settings import results_root
 
 
 def folder_predictions(predictor: Predictor, folder: LabelledImages, tta: bool | None = None,
@@ -45,7 +45,8 @@ def folder_predictions(predictor: Predictor, folder: LabelledImages, tta: bool |
 
 def evaluate_folder(checkpoints: list[str | Path], folder: LabelledImages, rule: str | None = None, tta: bool = False,
                     device: str = "cpu", out: str | Path | None = None) -> dict:
-    """Score one checkpoint (rule None) or an ensemble on `folder`; write the per-image CSV and the JSON."""
+    """Score one checkpoint (rule None) or an ensemble on `folder`; write the per-image CSV and the JSON to `out`
+    (default: results/NAME, results/ensembles/RULE_FOLDER). The check set's figure is recorded in the checkpoint's meta.json."""
     predictor = Predictor(list(checkpoints), rule, device=device, tta=tta)
     members = folder_predictions(predictor, folder)
     files = [str(path.relative_to(folder.root)) for path in folder.files]
@@ -60,17 +61,19 @@ def evaluate_folder(checkpoints: list[str | Path], folder: LabelledImages, rule:
         common["risk_coverage"] = answers_risk_coverage(member.labels, member.probabilities)
         meta = predictor.members[0].meta
         metrics = compute_metrics(member.labels, member.probabilities, kl_smoothing(meta["recipe"]))
-        csv_path = directory / f"predictions_{suffix}.csv"
+        written = Path(out) if out else results_root() / directory.name
+        written.mkdir(parents=True, exist_ok=True)
+        csv_path = written / f"predictions_{suffix}.csv"
         result = {"checkpoint": str(directory), "model": meta["model"], **common, "temperature": 1.0, "cross_dataset": True,
                   "metrics": metrics, "predictions_csv": str(csv_path)}
         write_predictions_csv(csv_path, member.indices, member.labels, member.probabilities, {"file": files})
-        write_json_atomic(directory / f"evaluation_{suffix}.json", result)
+        write_json_atomic(written / f"evaluation_{suffix}.json", result)
         if folder.is_real_sample and not tta and not trained_on_it:
             record_metrics(directory, "real_sample", {**metrics, "note": folder.note})
         return result
     scores = score_ensemble(rule, members)
     common["risk_coverage"] = answers_risk_coverage(scores.labels, scores.output.probabilities)
-    out = Path(out) if out else checkpoints_root() / "ensembles" / f"{rule}_{suffix}"
+    out = Path(out) if out else results_root() / "ensembles" / f"{rule}_{suffix}"
     out.mkdir(parents=True, exist_ok=True)
     write_predictions_csv(out / "predictions.csv", scores.indices, scores.labels, scores.output.probabilities,
                           {"file": files, "source": scores.output.source})
