@@ -89,10 +89,17 @@ def test_every_page_and_the_main_interactions(server, page):
         page.get_by_text("4 images").first.wait_for(timeout=120_000)
         settled(page)
         grid = page.locator("[data-testid='stDataFrame']").first
-        grid.scroll_into_view_if_needed()
-        box = grid.bounding_box()
-        page.mouse.click(box["x"] + 12, box["y"] + 35 * 3.5)  # the row marker of the third row (a header, then 35-px rows)
-        page.locator("h3", has_text=real[2].name).wait_for(timeout=120_000)
+        grid.locator("canvas").first.wait_for(timeout=60_000)  # the grid is drawn on a canvas once its data has arrived
+        detail = page.locator("h3", has_text=real[2].name)
+        for _ in range(3):  # a click that lands while the grid is still laying out selects nothing: click again
+            grid.evaluate("element => element.scrollIntoView({block: 'center'})")  # every row on screen, not just the header
+            grid.click(position={"x": 12, "y": 35 * 3.5})  # the row marker of the third row (a header, then 35-px rows)
+            try:
+                detail.wait_for(timeout=40_000)
+                break
+            except Exception:  # playwright's TimeoutError: try the click once more
+                settled(page)
+        detail.wait_for(timeout=10_000)
         settled(page)
         assert not page.locator("[data-testid='stException']").count(), "exception after clicking a row of the batch table"
         page.locator("[data-testid='stDataFrame']").first.scroll_into_view_if_needed()
