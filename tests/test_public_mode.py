@@ -48,7 +48,11 @@ def sleeping_launch(monkeypatch):
         log.parent.mkdir(parents=True, exist_ok=True)
         return subprocess.Popen(["sleep", "60"], start_new_session=True)
 
-    monkeypatch.setattr(jobs, "launch_cli", launch)
+    import functools
+
+    from galaxy_core import processes
+
+    monkeypatch.setattr(jobs, "start_job", functools.partial(processes.start_job, launch=launch))
 
 
 # ----- settings --------------------------------------------------------------------------------

@@ -4,15 +4,13 @@ the model, so a page rerun or another visitor with the same file joins the same 
 from __future__ import annotations
 
 import hashlib
-import os
-import signal
-import time
 from pathlib import Path
 
 from galaxy_core.catalogue import read_catalogue
 from galaxy_core.errors import UserError
 from galaxy_core.fileio import write_bytes_atomic
-from galaxy_core.processes import launch_cli, process_alive
+from galaxy_core.processes import job_alive, start_job, stop_job
+from galaxy_core.processes import last_error as log_error
 from galaxy_core.settings import cache_dir, public_mode
 
 MAX_CSV_BYTES = 5 * 2**20
@@ -49,34 +47,18 @@ def resume(folder: Path) -> None:
     if running(folder) or done_rows(folder) >= total_rows(folder):
         return
     checkpoint = (folder / CHECKPOINT_FILE).read_text()
-    process = launch_cli(["predict", "--checkpoint", checkpoint, "--catalog", str(folder / "targets.csv"), "--out", str(folder / "predictions.csv")],
-                         folder / "run.log", stdout_to_log=False)
-    write_bytes_atomic(folder / "pid", str(process.pid).encode())
+    start_job(folder, ["predict", "--checkpoint", checkpoint, "--catalog", str(folder / "targets.csv"), "--out", str(folder / "predictions.csv")],
+              "run.log", stdout_to_log=False)
 
 
 def stop(folder: Path, grace_s: float = 5.0) -> None:
     """Stop a run as Ctrl-C would (it can be resumed); a process still busy with a slow fetch after `grace_s` is killed,
     which loses nothing either: every finished batch is already on disk."""
-    if not running(folder):
-        return
-    pid = int((folder / "pid").read_text())
-    try:
-        group = os.getpgid(pid)
-        os.killpg(group, signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
-        while process_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if process_alive(pid):
-            os.killpg(group, signal.SIGKILL)
-    except ProcessLookupError:  # it ended by itself meanwhile
-        pass
+    stop_job(folder, grace_s)
 
 
 def running(folder: Path) -> bool:
-    try:
-        return process_alive(int((folder / "pid").read_text()))
-    except (OSError, ValueError):
-        return False
+    return job_alive(folder)
 
 
 def done_rows(folder: Path) -> int:
@@ -92,7 +74,4 @@ def total_rows(folder: Path) -> int:
 
 
 def last_error(folder: Path) -> str:
-    log = folder / "run.log"
-    lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
-    errors = [line for line in lines if line.startswith("error: ")]
-    return errors[-1][len("error: "):] if errors else ""
+    return log_error(folder / "run.log")

@@ -10,21 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
-import signal
 import time
 from pathlib import Path
 
 from galaxy_core.errors import UserError
-from galaxy_core.fileio import exclusive_lock, write_json_atomic
+from galaxy_core.fileio import exclusive_lock
 from galaxy_core.models.checkpoint import META_FILE
-from galaxy_core.processes import launch_cli, process_alive
+from galaxy_core.processes import JOB_JSON, job_alive, read_job, start_job, stop_job
 from galaxy_core.settings import cache_dir
 from galaxy_core.training.run_state import PROGRESS_JSON, mark_stopped
 
-JOB_JSON = "job.json"
 RUN_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -75,8 +72,7 @@ def start(model: str, out: Path, data: str | None = None, epochs: int | None = N
         if value is not None:
             arguments += [flag, str(value)]
     arguments += extra or []
-    process = launch_cli(arguments, out / "train.log")
-    write_json_atomic(out / JOB_JSON, {"pid": process.pid, "command": process.args, "started": time.time()})
+    start_job(out, arguments, "train.log")
     return out
 
 
@@ -105,9 +101,9 @@ def remove_stale(root: Path, older_than_s: float) -> list[str]:
 def status(out: Path) -> dict:
     """What a run folder says: running or not, its progress file, and the tail of its log."""
     out = Path(out)
-    job = _read(out / JOB_JSON)
+    job = read_job(out)
     progress = _read(out / PROGRESS_JSON)
-    running = bool(job) and isinstance(job.get("pid"), int) and process_alive(job["pid"]) and (progress or {}).get("state") != "done"
+    running = job_alive(out) and (progress or {}).get("state") != "done"
     if not running and (progress or {}).get("state") == "running":  # killed outright (out of memory, SIGKILL)
         mark_stopped(out, "failed", "the training process ended without finishing")
         progress = _read(out / PROGRESS_JSON)
@@ -118,11 +114,8 @@ def status(out: Path) -> dict:
 
 
 def cancel(out: Path) -> bool:
-    job = _read(Path(out) / JOB_JSON)
-    if not job or not isinstance(job.get("pid"), int) or not process_alive(job["pid"]):
-        return False
-    os.killpg(os.getpgid(int(job["pid"])), signal.SIGTERM)
-    return True
+    """Stop the run as Ctrl-C would: it saves its state and resumes if started again. Whether it was running."""
+    return stop_job(Path(out))
 
 
 def runs(folder: Path) -> list[Path]:

@@ -7,13 +7,12 @@ screenshots of every page; without it, a test run leaves the repository untouche
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from browser import chromium_page, require_browser, settled, streamlit_server
-from conftest import real_image_files
+from galaxy_core.data.labelled_images import real_sample
 
 pytestmark = pytest.mark.e2e
 require_browser()
@@ -57,17 +56,8 @@ def test_every_page_and_the_main_interactions(server, page):
     shoot(page, "dataset")
 
     open_page(page, f"{server}/classify", "Classify galaxies")
-    real = real_image_files()
-    if real:
-        upload = real[0]
-    else:  # no reference folder beside the repository: upload a rendered synthetic galaxy instead
-        from PIL import Image
-
-        from galaxy_core.data.synthetic import render_image
-
-        upload = Path(shutil.os.getcwd()) / "e2e_upload.png"
-        Image.fromarray(render_image(7, 0, 1)).save(upload)
-    page.locator("input[type='file']").set_input_files(str(upload))
+    real = list(real_sample().files)  # the real check set ships in the package
+    page.locator("input[type='file']").set_input_files(str(real[0]))
     page.get_by_text("Predicted class").first.wait_for(timeout=120_000)
     page.get_by_text("Maps of the evidence for").first.wait_for(timeout=120_000)
     settled(page)
@@ -84,26 +74,26 @@ def test_every_page_and_the_main_interactions(server, page):
     page.get_by_text("eigencam is class-agnostic").first.wait_for(timeout=120_000)
     settled(page)
     assert not page.locator("[data-testid='stException']").count(), "exception after changing the explanation method"
-    if len(real) >= 4:  # a batch: the table, a clicked row in detail
-        page.locator("input[type='file']").set_input_files([str(p) for p in real[:4]])
-        page.get_by_text("4 images").first.wait_for(timeout=120_000)
-        settled(page)
-        grid = page.locator("[data-testid='stDataFrame']").first
-        grid.locator("canvas").first.wait_for(timeout=60_000)  # the grid is drawn on a canvas once its data has arrived
-        detail = page.locator("h3", has_text=real[2].name)
-        for _ in range(3):  # a click that lands while the grid is still laying out selects nothing: click again
-            grid.evaluate("element => element.scrollIntoView({block: 'center'})")  # every row on screen, not just the header
-            grid.click(position={"x": 12, "y": 35 * 3.5})  # the row marker of the third row (a header, then 35-px rows)
-            try:
-                detail.wait_for(timeout=40_000)
-                break
-            except Exception:  # playwright's TimeoutError: try the click once more
-                settled(page)
-        detail.wait_for(timeout=10_000)
-        settled(page)
-        assert not page.locator("[data-testid='stException']").count(), "exception after clicking a row of the batch table"
-        page.locator("[data-testid='stDataFrame']").first.scroll_into_view_if_needed()
-        shoot(page, "classify_batch")
+    # A batch: the table, a clicked row in detail.
+    page.locator("input[type='file']").set_input_files([str(p) for p in real[:4]])
+    page.get_by_text("4 images").first.wait_for(timeout=120_000)
+    settled(page)
+    grid = page.locator("[data-testid='stDataFrame']").first
+    grid.locator("canvas").first.wait_for(timeout=60_000)  # the grid is drawn on a canvas once its data has arrived
+    detail = page.locator("h3", has_text=real[2].name)
+    for _ in range(3):  # a click that lands while the grid is still laying out selects nothing: click again
+        grid.evaluate("element => element.scrollIntoView({block: 'center'})")  # every row on screen, not just the header
+        grid.click(position={"x": 12, "y": 35 * 3.5})  # the row marker of the third row (a header, then 35-px rows)
+        try:
+            detail.wait_for(timeout=40_000)
+            break
+        except Exception:  # playwright's TimeoutError: try the click once more
+            settled(page)
+    detail.wait_for(timeout=10_000)
+    settled(page)
+    assert not page.locator("[data-testid='stException']").count(), "exception after clicking a row of the batch table"
+    page.locator("[data-testid='stDataFrame']").first.scroll_into_view_if_needed()
+    shoot(page, "classify_batch")
 
     open_page(page, f"{server}/evaluation", "Evaluation")
     page.get_by_text("Click a cell").wait_for(timeout=120_000)
