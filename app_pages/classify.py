@@ -9,7 +9,8 @@ from galaxy_core.dashboard.batch_table import batch_table
 from galaxy_core.dashboard.data_source import require_dataset
 from galaxy_core.dashboard.explanations import show_maps
 from galaxy_core.dashboard.image_sources import DATASET, SOURCES, Item, gather
-from galaxy_core.dashboard.loaded_models import check_set_record, loaded_model, predictor, recorded_default, require_checkpoints
+from galaxy_core.dashboard.scores import check_set_record
+from galaxy_core.dashboard.loaded_models import loaded_model, predictor, recorded_default, require_checkpoints
 from galaxy_core.dashboard.sky import show_similar
 from galaxy_core.errors import UserError
 from galaxy_core.evaluation.metrics import accuracy_summary, confidence_trust

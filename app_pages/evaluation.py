@@ -16,7 +16,7 @@ from galaxy_core.dashboard.scores import checkpoint_test_scores, ensemble_test_s
 from galaxy_core.data.labelled_images import REAL_SAMPLE_NOTE
 from galaxy_core.dashboard.charts import confusion_figure, curves_figure, reliability_figure, risk_coverage_figure
 from galaxy_core.errors import UserError
-from galaxy_core.evaluation.metrics import SUMMARY_KEYS, SUMMARY_METRICS, accuracy_interval, cell_members, confident_mistakes, risk_coverage
+from galaxy_core.evaluation.metrics import SUMMARY_KEYS, SUMMARY_METRICS, accuracy_interval, answers_risk_coverage, cell_members, confident_mistakes
 from galaxy_core.inference.ensemble import RULES
 
 st.title("Evaluation")
@@ -111,8 +111,7 @@ st.caption(f"Best epoch (lowest validation loss): {meta['best_epoch']} of {meta[
 st.subheader("Calibration")
 left, right = st.columns(2)
 left.plotly_chart(reliability_figure(metrics["reliability"]), width="stretch")
-curve = risk_coverage(result["probabilities"].max(axis=1), result["probabilities"].argmax(axis=1) == result["labels"])
-right.plotly_chart(risk_coverage_figure(curve), width="stretch", key="eval_risk_coverage")
+right.plotly_chart(risk_coverage_figure(answers_risk_coverage(result["labels"], result["probabilities"])), width="stretch", key="eval_risk_coverage")
 st.caption("Left: accuracy per confidence bin against the diagonal of perfect calibration. Right: the accuracy of the most "
            "confident answers, keeping more and more of them, with the 95% interval "
            f"{'these 60 galaxies allow' if real else 'of that many images'}.")

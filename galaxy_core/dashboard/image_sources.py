@@ -66,7 +66,7 @@ def uploaded_items() -> list[Item]:
         kept = []
         for found in expand_uploads([(upload.name, upload.read(MAX_BYTES + 1)) for upload in uploads], MAX_UPLOAD_FILES):
             try:
-                kept.append(found if isinstance(found, str) or is_fits(found[1]) else Item(found[0], *_decoded(found[1], found[0])))
+                kept.append(found if isinstance(found, str) or is_fits(found[1]) else _item(*found))
             except UserError as exc:
                 kept.append(str(exc))
         del uploads
@@ -79,7 +79,7 @@ def uploaded_items() -> list[Item]:
     for kept in uploaded:
         if isinstance(kept, tuple):  # FITS: decoded with the stretch as set now
             try:
-                kept = Item(kept[0], *_decoded(kept[1], kept[0], stretch))
+                kept = _item(*kept, stretch)
             except UserError as exc:
                 kept = str(exc)
         if isinstance(kept, str):  # a file that could not be used: its one sentence
@@ -91,10 +91,10 @@ def uploaded_items() -> list[Item]:
     return items
 
 
-def _decoded(data: bytes, name: str, stretch: AsinhStretch = LEGACY_SURVEYS) -> tuple:
-    """(pixels, truth, dataset index, notes) of uploaded bytes, for an Item."""
+def _item(name: str, data: bytes, stretch: AsinhStretch = LEGACY_SURVEYS) -> Item:
+    """An uploaded file's bytes decoded (a FITS cutout with `stretch`)."""
     decoded = load_image(data, name=name, stretch=stretch)
-    return decoded.pixels, None, None, decoded.notes
+    return Item(name, decoded.pixels, notes=decoded.notes)
 
 
 def real_example_items(chosen: list[str]) -> list[Item]:

@@ -5,9 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from galaxy_core.data.labelled_images import real_sample
 from galaxy_core.errors import UserError
-from galaxy_core.evaluation.folders import check_set_answers
 from galaxy_core.evaluation.metrics import accuracy_summary
 from galaxy_core.inference.default_answer import DefaultAnswer, read_default
 from galaxy_core.inference.predictor import Predictor
@@ -55,18 +53,6 @@ def recorded_default() -> DefaultAnswer | None:
     except UserError:
         return None
     return recorded if recorded is not None and not recorded.missing else None
-
-
-@st.cache_data(show_spinner="Measuring these models on the real check set (once)...", max_entries=32)
-def check_set_record(checkpoints: tuple[str, ...], rule: str | None, tta: bool) -> tuple[list[float], list[bool]] | None:
-    """The chosen models' confidence and rightness on the real check set: the recorded default's as measured when it was
-    chosen, any other choice's measured now; None where a model learned from those galaxies."""
-    recorded = recorded_default()
-    if recorded is not None and [str(c) for c in recorded.checkpoints] == list(checkpoints) and recorded.rule == rule \
-            and recorded.tta == tta and len(recorded.confidence):
-        return recorded.confidence.tolist(), recorded.correct.tolist()
-    answers = check_set_answers(predictor(checkpoints, rule, tta), real_sample())
-    return None if answers is None else (answers[0].tolist(), answers[1].tolist())
 
 
 def checkpoint_labels() -> dict[str, str]:

@@ -8,13 +8,14 @@ import numpy as np
 import streamlit as st
 import torch
 
-from galaxy_core.dashboard.loaded_models import loaded_model
+from galaxy_core.dashboard.loaded_models import loaded_model, recorded_default
+from galaxy_core.dashboard.loaded_models import predictor as shared_predictor
 from galaxy_core.data.galaxy10 import Galaxy10
 from galaxy_core.data.labelled_images import LabelledImages, real_sample
 from galaxy_core.data.transforms import Preprocessing
 from galaxy_core.evaluation.embeddings import latent_features, pca_projection
 from galaxy_core.evaluation.evaluate import ModelPredictions, predict_checkpoint, score_ensemble
-from galaxy_core.evaluation.folders import folder_predictions
+from galaxy_core.evaluation.folders import check_set_answers, folder_predictions
 from galaxy_core.evaluation.metrics import compute_metrics, kl_smoothing
 from galaxy_core.inference.logits import MODEL_LOCK
 from galaxy_core.inference.predictor import Predictor
@@ -85,3 +86,16 @@ def real_sample_scores(checkpoints: tuple[str, ...], rule: str | None, stamps: t
     scores = score_ensemble(rule, members)
     return {**common, "probabilities": scores.output.probabilities, "source": scores.output.source, "metrics": scores.metrics,
             "meta": predictor.members[scores.preferred].meta, "members": scores.names, "preferred": scores.names[scores.preferred]}
+
+
+@st.cache_data(show_spinner="Measuring these models on the real check set (once)...", max_entries=32)
+def check_set_record(checkpoints: tuple[str, ...], rule: str | None, tta: bool) -> tuple[list[float], list[bool]] | None:
+    """The chosen models' confidence and rightness on the real check set: the recorded default's as measured when it was
+    chosen, any other choice's measured now; None where a model learned from those galaxies."""
+    recorded = recorded_default()
+    if recorded is not None and [str(c) for c in recorded.checkpoints] == list(checkpoints) and recorded.rule == rule \
+            and recorded.tta == tta and len(recorded.confidence):
+        return recorded.confidence.tolist(), recorded.correct.tolist()
+    folder, pixels = real_sample_images()
+    answers = check_set_answers(shared_predictor(checkpoints, rule, tta), folder, batches=[pixels])
+    return None if answers is None else (answers[0].tolist(), answers[1].tolist())

@@ -30,7 +30,7 @@ def _zip_members(name: str, data: bytes, room: int) -> tuple[list[tuple[str, byt
             continue
         try:
             with archive.open(info) as member:
-                out.append((shown, member.read(MAX_BYTES + 1)[: MAX_BYTES + 1]))
+                out.append((shown, member.read(MAX_BYTES + 1)))
         except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError, RuntimeError):
             out.append(f"{shown} cannot be unpacked (damaged or encrypted): zip it again.")
     return out, max(len(infos) - room, 0)

@@ -7,23 +7,14 @@ recorded in its meta.json (`metrics.real_sample`), where every interface reads i
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
 from galaxy_core.data.labelled_images import LabelledImages
-from galaxy_core.evaluation.evaluate import (
-    ModelPredictions,
-    score_ensemble,
-    write_predictions_csv,
-)
-from galaxy_core.evaluation.metrics import (
-    compute_metrics,
-    kl_smoothing,
-    risk_coverage,
-    trained_on_check_set,
-)
+from galaxy_core.evaluation.evaluate import ModelPredictions, score_ensemble, write_predictions_csv
+from galaxy_core.evaluation.metrics import answers_risk_coverage, compute_metrics, kl_smoothing, trained_on_check_set
 from galaxy_core.fileio import write_json_atomic
 from galaxy_core.inference.predictor import Predictor
 from galaxy_core.models.checkpoint import record_metrics
@@ -78,24 +69,22 @@ def evaluate_folder(checkpoints: list[str | Path], folder: LabelledImages, rule:
     write_predictions_csv(out / "predictions.csv", scores.indices, scores.labels, scores.output.probabilities,
                           {"file": files, "source": scores.output.source})
     result = {"rule": rule, "members": [str(c) for c in checkpoints], "preferred": scores.names[scores.preferred], **common,
-              "images": len(scores.indices), "metrics": scores.metrics, "member_accuracy": scores.member_accuracy,
+              "images": int(len(scores.indices)), "metrics": scores.metrics, "member_accuracy": scores.member_accuracy,
               "predictions_csv": str(out / "predictions.csv")}
     write_json_atomic(out / "evaluation.json", result)
     return result
 
 
-def answers_risk_coverage(labels: np.ndarray, probabilities: np.ndarray) -> list[dict]:
-    return risk_coverage(probabilities.max(axis=1), probabilities.argmax(axis=1) == labels)
-
-
-def check_set_answers(predictor: Predictor, folder: LabelledImages) -> tuple[np.ndarray, np.ndarray] | None:
+def check_set_answers(predictor: Predictor, folder: LabelledImages,
+                      batches: Iterable[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """The predictor's confidence and rightness on every image of the folder (the real check set), as `predict` gives
-    them; None where a member learned from those very images (its answers there say nothing)."""
+    them (the images decoded here, or given as `batches` by a caller that holds them); None where a member learned from
+    those very images (its answers there say nothing)."""
     if folder.is_real_sample and any(trained_on_check_set(m.meta) for m in predictor.members):
         return None
     confidence, correct = [], []
     labels = iter(folder.labels)
-    for images in folder.batches():
+    for images in folder.batches() if batches is None else batches:
         for result in predictor.predict(images):
             confidence.append(result["confidence"])
             correct.append(result["label"] == next(labels))

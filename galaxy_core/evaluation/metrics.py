@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.metrics import (
-    balanced_accuracy_score,
-    confusion_matrix,
-    f1_score,
-    log_loss,
-    precision_recall_fscore_support,
-)
+from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score, log_loss, precision_recall_fscore_support
 
 from galaxy_core.classes import CLASS_NAMES, NUM_CLASSES
 
@@ -69,6 +63,11 @@ def risk_coverage(confidences: np.ndarray, correct: np.ndarray) -> list[dict]:
     right = np.cumsum(correct[order])
     return [{"coverage": (k + 1) / len(order), "threshold": float(confidences[order[k]]), "accuracy": float(right[k] / (k + 1)),
              **wilson(int(right[k]), k + 1)} for k in range(len(order))]
+
+
+def answers_risk_coverage(labels: np.ndarray, probabilities: np.ndarray) -> list[dict]:
+    """`risk_coverage` of per-image probabilities against the true labels."""
+    return risk_coverage(probabilities.max(axis=1), probabilities.argmax(axis=1) == labels)
 
 
 def check_set_interval(real: dict | None) -> tuple[float, float] | None:
@@ -146,7 +145,7 @@ def compute_metrics(labels: np.ndarray, probabilities: np.ndarray, smoothing: fl
     all_classes = list(range(NUM_CLASSES))
     precision, recall, f1, support = precision_recall_fscore_support(labels, predictions, labels=all_classes, zero_division=0)
     calib = calibration(labels, probabilities)
-    counted = {"count": len(labels), "accuracy": float((predictions == labels).mean())}
+    counted = {"count": int(len(labels)), "accuracy": float((predictions == labels).mean())}
     return {
         **counted,
         "accuracy_interval": list(accuracy_interval(counted)),

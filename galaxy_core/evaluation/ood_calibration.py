@@ -10,11 +10,11 @@ import numpy as np
 import torch
 
 from galaxy_core.data.galaxy10 import Galaxy10
+from galaxy_core.data.labelled_images import LabelledImages
 from galaxy_core.data.transforms import Preprocessing
 from galaxy_core.errors import UserError
 from galaxy_core.evaluation.embeddings import feature_batches
 from galaxy_core.evaluation.evaluate import checkpoint_split
-from galaxy_core.data.labelled_images import LabelledImages
 from galaxy_core.evaluation.non_galaxy import non_galaxy_images
 from galaxy_core.inference.logits import batch_features_and_logits
 from galaxy_core.inference.ood import COMPONENTS, QUANTILE, OodModel, fit_ood, image_statistics, input_statistics, load_ood

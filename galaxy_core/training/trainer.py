@@ -186,7 +186,8 @@ def _prepare(recipe: Recipe, data: Galaxy10, split, out: Path, torch_device: tor
     return _Run(model, core, optimizer, scheduler, scaler, state, best, identity, preprocessing_for(recipe))
 
 
-def _loaders(recipe: Recipe, data: Galaxy10, split, torch_device: torch.device, ddp: Distributed, workers: int | None):
+def _loaders(recipe: Recipe, data: Galaxy10, split, preprocessing: Preprocessing, torch_device: torch.device, ddp: Distributed,
+             workers: int | None):
     """The shuffled training loader (its sampler and generator, re-seeded per epoch) and this process's validation batches."""
     if workers is None:  # on the CPU the model already uses every core: loader processes only compete (and take seconds to spawn)
         workers = 0 if torch_device.type == "cpu" else min(4, os.cpu_count() or 1)
@@ -196,7 +197,7 @@ def _loaders(recipe: Recipe, data: Galaxy10, split, torch_device: torch.device, 
     shuffle = torch.Generator().manual_seed(recipe.seed)
     sampler = DistributedSampler(train_set, shuffle=True, seed=recipe.seed) if ddp.active else RandomSampler(train_set, generator=shuffle)
     loader = DataLoader(train_set, sampler=sampler, drop_last=False, **options)
-    val_batches = _ValidationBatches(data, split.val[ddp.rank :: ddp.world], preprocessing_for(recipe), recipe.batch_size)
+    val_batches = _ValidationBatches(data, split.val[ddp.rank :: ddp.world], preprocessing, recipe.batch_size)
     return loader, sampler, shuffle, val_batches
 
 
@@ -293,7 +294,8 @@ def _train(recipe: Recipe, data_path: str | Path, out: Path, device: str, worker
     torch_device = select_device(device)
     ddp = Distributed.start(torch_device)
     run = _prepare(recipe, data, split, out, torch_device, ddp, max_batches)
-    _run_epochs(run, recipe, out, _loaders(recipe, data, split, torch_device, ddp, workers), torch_device, ddp, max_batches, progress)
+    loaders = _loaders(recipe, data, split, run.preprocessing, torch_device, ddp, workers)
+    _run_epochs(run, recipe, out, loaders, torch_device, ddp, max_batches, progress)
     run.core.load_state_dict(run.best)  # restore the best weights (validation loss), never chosen on test
     meta = _finish(run, recipe, data, split, out, torch_device, ddp, max_batches) if ddp.main else None
     if ddp.active:
