@@ -115,7 +115,7 @@ def imagenet_features(images: np.ndarray, batch: int = 50) -> np.ndarray:
     import torch
 
     from galaxy_core.data.transforms import IMAGENET_MEAN, IMAGENET_STD, Preprocessing, preprocess
-    from galaxy_core.inference.logits import dihedral_views
+    from galaxy_core.inference.forward import dihedral_views
     from galaxy_core.models.efficientnet import EfficientNetLite0Classifier
 
     model = EfficientNetLite0Classifier(weights="imagenet").eval()

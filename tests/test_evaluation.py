@@ -11,7 +11,8 @@ from galaxy_core.evaluation.embeddings import latent_features, pca_projection
 from galaxy_core.inference.ensemble import combine
 from galaxy_core.evaluation.metrics import compute_metrics, kl_divergence
 from galaxy_core.evaluation.metrics import fit_temperature
-from galaxy_core.inference.logits import dihedral_views, softmax
+from galaxy_core.inference.forward import dihedral_views
+from galaxy_core.inference.logits import softmax
 from galaxy_core.classes import CLASS_NAMES
 from galaxy_core.models import create_model, get_spec
 from galaxy_core.models.registry import preprocessing_for

@@ -10,16 +10,16 @@ from torch import nn
 
 from galaxy_core.data.galaxy10 import Galaxy10
 from galaxy_core.data.prepared import input_batches
-from galaxy_core.data.transforms import Preprocessing, preprocess
+from galaxy_core.data.transforms import Preprocessing
+from galaxy_core.inference.forward import features_of
 
 
-@torch.no_grad()
 def feature_batches(model: nn.Module, data: Galaxy10, indices: np.ndarray, preprocessing: Preprocessing, device: torch.device,
                     batch_size: int = 64) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(resized uint8 images, latent features) per batch, through the prepared-image cache."""
-    model.eval()
+    """(resized uint8 images, latent features) per batch, through the prepared-image cache and the one forward pass
+    (so on CUDA under the same autocast as predictions: OOD thresholds fitted here hold for what `predict` scores)."""
     for images in input_batches(data, indices, preprocessing, batch_size):
-        yield images.numpy(), model.features(preprocess(images, preprocessing, device=device)).float().cpu().numpy()
+        yield images.numpy(), features_of(model, images, preprocessing, device)
 
 
 def latent_features(model: nn.Module, data: Galaxy10, indices: np.ndarray, preprocessing: Preprocessing, device: torch.device,

@@ -21,8 +21,9 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
 from galaxy_core.classes import CLASS_NAMES
-from galaxy_core.data.transforms import Preprocessing, preprocess
+from galaxy_core.data.transforms import Preprocessing
 from galaxy_core.errors import UserError
+from galaxy_core.inference.forward import inference, model_input
 from galaxy_core.inference.logits import MODEL_LOCK
 
 METHODS = {"gradcam": GradCAM, "gradcam++": GradCAMPlusPlus, "hirescam": HiResCAM, "layercam": LayerCAM,
@@ -97,22 +98,19 @@ def explain(model: nn.Module, images, preprocessing: Preprocessing, method: str 
     images = images[None] if images.ndim == 3 else images
     per_image = [targets] * len(images) if targets is None or np.isscalar(targets) else list(targets)
     out = []
-    with MODEL_LOCK:
-        was_training = model.training
-        model.eval()
+    with MODEL_LOCK, inference(model, device, grad=True) as device:  # the one forward pass, with gradients
         try:
             for start in range(0, len(images), BATCH):
                 out += _explain_batch(model, images[start:start + BATCH], per_image[start:start + BATCH], preprocessing, method,
                                       layer_name, module, device)
         finally:
-            model.train(was_training)
             model.zero_grad(set_to_none=True)
     return out
 
 
 def _explain_batch(model, images, targets, preprocessing, method, layer_name, module, device) -> list[Explanation]:
     # The input asks for gradients, so a layer inside a frozen backbone still gets them.
-    x = preprocess(images, preprocessing, device=device).requires_grad_(True)
+    x = model_input(images, preprocessing, device).requires_grad_(True)
     with torch.no_grad():
         predicted = model(x).argmax(dim=1).cpu().numpy()
     classes = [int(p) if t is None else int(t) for p, t in zip(predicted, targets)]

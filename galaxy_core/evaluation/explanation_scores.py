@@ -9,8 +9,9 @@ from pytorch_grad_cam.metrics.road import NoisyLinearImputer
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
 from torch import nn
 
-from galaxy_core.data.transforms import Preprocessing, preprocess
+from galaxy_core.data.transforms import Preprocessing
 from galaxy_core.evaluation.explain import Explanation, energy_share, on_cutout, peak
+from galaxy_core.inference.forward import inference, model_input
 from galaxy_core.inference.logits import MODEL_LOCK
 
 REMOVED_SHARE = 0.2  # the most relevant 20% of the model's input pixels, against a random 20%
@@ -51,14 +52,9 @@ def faithfulness(model: nn.Module, images: np.ndarray, preprocessing: Preprocess
     random_maps = rng.random(relevant.shape, dtype=np.float32)
     targets = [ClassifierOutputSoftmaxTarget(e.predicted if e.target is None else e.target) for e in explanations]
     metric = PerturbationConfidenceMetric(RemoveMostRelevantFirst(100 * (1 - REMOVED_SHARE), NoisyLinearImputer()))
-    x = preprocess(images, preprocessing, device=device)
     torch.manual_seed(seed)  # the imputer adds noise
-    with MODEL_LOCK, torch.no_grad():
-        was_training = model.training
-        model.eval()
-        try:
-            after_relevant = metric(x, relevant, targets, model, return_diff=False)
-            after_random = metric(x, random_maps, targets, model, return_diff=False)
-        finally:
-            model.train(was_training)
+    with MODEL_LOCK, inference(model, device) as device:
+        x = model_input(images, preprocessing, device)
+        after_relevant = metric(x, relevant, targets, model, return_diff=False)
+        after_random = metric(x, random_maps, targets, model, return_diff=False)
     return np.asarray(after_random, dtype=np.float64) - np.asarray(after_relevant, dtype=np.float64)

@@ -17,10 +17,11 @@ from torch import nn
 
 from galaxy_core.classes import CLASS_NAMES
 from galaxy_core.data.galaxy10 import Galaxy10
-from galaxy_core.data.transforms import Preprocessing, preprocess
+from galaxy_core.data.transforms import Preprocessing
 from galaxy_core.errors import UserError
 from galaxy_core.evaluation.embeddings import feature_batches
 from galaxy_core.fileio import atomic_path
+from galaxy_core.inference.forward import features_of
 from galaxy_core.settings import cache_dir
 
 
@@ -56,12 +57,9 @@ def dataset_embeddings(checkpoint: str | Path, model: nn.Module, meta: dict, dat
     return vectors
 
 
-@torch.no_grad()
 def image_embedding(model: nn.Module, pixels: np.ndarray, meta: dict, device: torch.device) -> np.ndarray:
     """The unit vector of one 256x256 RGB uint8 image."""
-    model.eval()
-    preprocessing = Preprocessing.from_dict(meta["preprocessing"])
-    return normalised(model.features(preprocess(pixels[None], preprocessing, device=device)).float().cpu().numpy())[0]
+    return normalised(features_of(model, pixels[None], Preprocessing.from_dict(meta["preprocessing"]), device))[0]
 
 
 def nearest(embeddings: np.ndarray, query: np.ndarray, k: int, exclude: int | None = None) -> tuple[np.ndarray, np.ndarray]:
