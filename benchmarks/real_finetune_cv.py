@@ -52,7 +52,7 @@ def main() -> None:
         held_out = subset(test_rows, f"fold{k}_held_out")
         with tempfile.TemporaryDirectory() as tmp:
             data = import_images(subset(train_rows, f"fold{k}_train"), Path(tmp) / "train.h5")
-            train(recipe, data, Path(tmp) / "tuned", device="cpu", workers=0)
+            train(recipe, data, Path(tmp) / "tuned", device="cpu", workers=0, keep_check_set=True)
             tuned.append(evaluate_folder([Path(tmp) / "tuned"], held_out)["metrics"]["accuracy"])
             before.append(evaluate_folder([args.checkpoint], held_out)["metrics"]["accuracy"])
         print(f"fold {k}: {len(test_rows)} held out; synthetic-only {before[-1]:.3f}, fine-tuned {tuned[-1]:.3f}", flush=True)

@@ -11,7 +11,7 @@ base=checkpoints/efficientnet_lite0
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 python3 -m galaxy_core import --images galaxy_core/data/real_sample --out "$work/real_sample.h5"
-python3 -m galaxy_core train --init "$base" --trainable all --epochs 15 --lr 1e-4 --split 70/15/15 --device cpu --workers 1 \
+python3 -m galaxy_core train --init "$base" --keep-check-set --trainable all --epochs 15 --lr 1e-4 --split 70/15/15 --device cpu --workers 1 \
   --data "$work/real_sample.h5" --out "$out"
 # 42 training images cannot set the OOD thresholds: fit them on the synthetic file Lite0 learned its features from.
 python3 -m galaxy_core calibrate-ood --checkpoint "$out" --device cpu

@@ -25,8 +25,11 @@ def test_a_model_fine_tuned_on_check_set_images_is_never_scored_on_them(tiny_che
     assert run_cli("import", "--images", copied, "--out", tmp_path / "some.h5").returncode == 0
     assert Galaxy10(tmp_path / "some.h5").real_check_set_images == 12
     tuned = tmp_path / "tuned"
+    left_out = run_cli("train", "--init", tiny_checkpoints / "cnn", "--data", tmp_path / "some.h5", "--epochs", "1", "--split", "70/15/15",
+                       "--out", tuned, "--device", "cpu")
+    assert left_out.returncode == 2 and "--keep-check-set" in left_out.stderr and len(left_out.stderr.strip().splitlines()) == 1
     done = run_cli("train", "--init", tiny_checkpoints / "cnn", "--data", tmp_path / "some.h5", "--epochs", "1", "--split", "70/15/15",
-                   "--out", tuned, "--device", "cpu")
+                   "--out", tuned, "--device", "cpu", "--keep-check-set")
     assert done.returncode == 0, done.stderr
     meta = read_meta(tuned)
     assert meta["data"]["real_check_set_images"] == 12 and "real_sample" not in meta["metrics"]

@@ -42,13 +42,14 @@ def cmd_train(args) -> dict:
     bar, update = progress_bar(f"train {recipe.model}", unit="batch")
     with bar:
         meta = train(recipe, data, out, device=args.device, workers=args.workers, max_batches=args.max_batches,
-                     progress=lambda stage, done, total: (bar.set_description(f"{recipe.model} {stage}"), update(done, total)))
+                     progress=lambda stage, done, total: (bar.set_description(f"{recipe.model} {stage}"), update(done, total)),
+                     max_steps=args.max_steps, keep_check_set=args.keep_check_set)
     if meta is None:  # a non-zero rank under torchrun
         return {}
     test = meta["metrics"]["test"]
     return {"checkpoint": str(out), "model": recipe.model, "epochs_run": meta["epochs_run"], "best_epoch": meta["best_epoch"],
             "test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"], "training_seconds": meta["training_seconds"],
-            "device": meta["device"]}
+            "device": meta["device"], "check_set_excluded": len(meta["data"]["check_set_excluded"])}
 
 
 def _base_recipe(args):
@@ -111,6 +112,11 @@ def add_commands(commands) -> None:
                     help="augment scale, brightness, colour balance, seeing and noise too (for transfer to real images)")
     tr.add_argument("--weights", help="'imagenet' (download), a local .pth/.safetensors file, or 'none' (from scratch)")
     tr.add_argument("--workers", type=ranged(int, 0, 64), help="DataLoader worker processes (default: up to 4 on a GPU, none on the CPU)")
+    tr.add_argument("--max-steps", type=ranged(int, 1, 10**9), help="stop after this many training steps in all (a smoke test at full "
+                    "scale; validation and test stay whole)")
+    tr.add_argument("--keep-check-set", action="store_true",
+                    help="train on the real check-set galaxies the file holds (deliberate few-shot tuning; its check-set figure must "
+                         "then come from cross-validation) instead of leaving them out of training and validation")
     tr.add_argument("--max-batches", type=ranged(int, 1, 10**9), help=argparse.SUPPRESS)  # debug: cap batches per epoch
     tr.set_defaults(run=cmd_train)
     cal = commands.add_parser("calibrate-ood", help="fit a checkpoint's out-of-distribution scores on the data it was trained on")

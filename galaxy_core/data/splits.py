@@ -63,6 +63,14 @@ class Split:
             h.update(np.asarray(self.indices(part), dtype="<i8").tobytes())
         return h.hexdigest()[:16]
 
+    def without(self, excluded) -> "Split":
+        """The same split with `excluded` images taken out of its training and validation parts (the test part keeps
+        them: scoring on an image never trained on is fine). Real check-set galaxies found in a file go this way."""
+        excluded = np.asarray(sorted(excluded), dtype=np.int64)
+        if not len(excluded):
+            return self
+        return Split(np.setdiff1d(self.train, excluded), np.setdiff1d(self.val, excluded), self.test, self.scheme, self.seed)
+
     def describe(self) -> dict:
         return {"scheme": self.scheme, "seed": self.seed, "sizes": self.sizes(), "digest": self.digest()}
 

@@ -51,8 +51,10 @@ class EnsembleScores:
 def checkpoint_split(meta: dict, data: Galaxy10) -> tuple[Split, bool]:
     """(split, cross_dataset) for a checkpoint evaluated on `data`."""
     recipe = meta["recipe"]
-    split = stratified_split(data.labels, recipe["split"], recipe["seed"])
     same_data = data.fingerprint() == meta["data"]["fingerprint"]
+    split = stratified_split(data.labels, recipe["split"], recipe["seed"])
+    if same_data:  # the check-set galaxies training left out of its training and validation parts
+        split = split.without(meta["data"].get("check_set_excluded") or [])
     if same_data and split.digest() != meta["split"]["digest"]:
         raise UserError("This checkpoint's stored split does not match the one recomputed on its own data: it was made by an "
                         "incompatible version; retrain it.")

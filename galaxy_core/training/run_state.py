@@ -29,6 +29,7 @@ class RunState:
     best_epoch: int = 0
     epochs_without_improvement: int = 0
     seconds: float = 0.0
+    steps: int = 0  # training steps (optimizer updates) taken
 
 
 def save_state(out: Path, model, optimizer, scheduler, state: RunState, best: dict, identity: dict) -> None:
