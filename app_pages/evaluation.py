@@ -12,6 +12,7 @@ from galaxy_core.classes import CLASS_NAMES, CLASSES
 from galaxy_core.dashboard.data_source import require_dataset
 from galaxy_core.dashboard.explanations import answer_maps, overlays
 from galaxy_core.dashboard.loaded_models import require_checkpoints, weights_stamp
+from galaxy_core.dashboard.studies import show_studies
 from galaxy_core.dashboard.scores import checkpoint_test_scores, ensemble_test_scores, real_sample_scores
 from galaxy_core.data.labelled_images import REAL_SAMPLE_NOTE
 from galaxy_core.dashboard.charts import confusion_figure, curves_figure, reliability_figure, risk_coverage_figure
@@ -154,3 +155,5 @@ frame.to_csv(buffer, index=False)
 st.download_button("Download per-image predictions (CSV)", buffer.getvalue(),
                    file_name=f"{Path(checkpoint).name if checkpoint != ENSEMBLE else 'ensemble'}_{'real_sample' if real else 'test'}_predictions.csv",
                    mime="text/csv", key="eval_download")
+
+show_studies()

@@ -14,26 +14,11 @@ def cmd_train(args) -> dict:
     from galaxy_core.settings import checkpoints_root
     from galaxy_core.training.trainer import train
 
-    study = _base_recipe(args)
-    given = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr, "split": args.split, "seed": args.seed}
-    changes = {field: value for field, value in given.items() if value is not None}
-    if args.weights is not None:
-        changes["weights"] = None if args.weights.lower() == "none" else args.weights  # none: from scratch
-    if args.epochs and study.cosine_t_max == study.epochs:
-        changes["cosine_t_max"] = args.epochs  # a shorter run anneals over its own length
-    if args.image_size:
-        changes["image_size"] = args.image_size
-        changes["resize"] = None if study.resize is None else round(args.image_size * study.resize / study.image_size)
-    if args.resize:
-        side = args.image_size or study.image_size
-        if args.resize < side:
-            raise UserError(f"--resize {args.resize} is smaller than the image size {side}: give at least {side} (larger zooms in).")
-        changes["resize"] = args.resize
-    if args.trainable:
-        changes["trainable"] = args.trainable
+    fields = {"trainable": args.trainable} if args.trainable else {}
     if args.look_augment:
-        changes["look_augment"] = True
-    recipe = study.override(**changes)
+        fields["look_augment"] = True
+    recipe = _base_recipe(args).with_options(args.epochs, args.image_size, args.resize, args.batch_size, args.lr, args.split, args.seed,
+                                             args.weights, **fields)
     data = resolve_dataset(args.data)
     out = Path(args.out or checkpoints_root() / (f"{Path(args.init).name}_finetuned" if args.init else recipe.model))
     if args.init and out.resolve() == Path(args.init).resolve():
@@ -89,6 +74,21 @@ def cmd_calibrate_ood(args) -> dict:
     return {"checkpoint": str(args.checkpoint), "ood": read_meta(args.checkpoint)["ood"]}
 
 
+def cmd_study(args) -> dict:
+    import sys
+
+    from galaxy_core.data.default import resolve_dataset
+    from galaxy_core.training.study import PRESETS, StudyOptions, run_study
+
+    names = list(args.models or []) + ([args.preset] if args.preset else [])
+    if not names:
+        raise UserError(f"study needs --models NAME [NAME ...] or --preset {'|'.join(PRESETS)}.")
+    options = StudyOptions(args.device, args.epochs, args.max_steps, args.image_size, args.batch_size, args.weights, args.workers)
+    result = run_study(names, resolve_dataset(args.data), args.out, options, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    keep = ("model", "accuracy", "macro_f1", "real_accuracy", "real_low", "real_high", "train_minutes", "device")
+    return {"out": str(args.out), "results_csv": result["results_csv"], "results_md": result["results_md"],
+            "data_fingerprint": result["data_fingerprint"], "rows": [{k: row[k] for k in keep} for row in result["rows"]]}
+
 
 def add_commands(commands) -> None:
     from galaxy_core.models import MODEL_NAMES
@@ -119,6 +119,7 @@ def add_commands(commands) -> None:
                          "then come from cross-validation) instead of leaving them out of training and validation")
     tr.add_argument("--max-batches", type=ranged(int, 1, 10**9), help=argparse.SUPPRESS)  # debug: cap batches per epoch
     tr.set_defaults(run=cmd_train)
+    _add_study(commands)
     cal = commands.add_parser("calibrate-ood", help="fit a checkpoint's out-of-distribution scores on the data it was trained on")
     cal.add_argument("--checkpoint", required=True, help="checkpoint folder (training does this itself)")
     cal.add_argument("--data", help="the Galaxy10 file it was trained on (default: $GALAXY10_H5, else the synthetic default)")
@@ -127,3 +128,24 @@ def add_commands(commands) -> None:
                           "flagged (alone: on the synthetic fit already there; with --data: after fitting it again)")
     cal.add_argument("--device", default="auto", choices=DEVICES)
     cal.set_defaults(run=cmd_calibrate_ood)
+
+
+def _add_study(commands) -> None:
+    from galaxy_core.settings import DEVICES
+    from galaxy_core.training.study import PRESETS
+
+    st = commands.add_parser("study", help="train and score several models under their study recipes; one table of every model and "
+                                           "ensemble rule (resumes)")
+    presets = "; ".join(f"{name}: {' '.join(models)}" for name, models in PRESETS.items())
+    st.add_argument("--models", nargs="+", metavar="MODEL", help=f"models to compare (registered names), or a preset ({presets})")
+    st.add_argument("--preset", choices=tuple(PRESETS), help="the models of one of the two studies")
+    st.add_argument("--data", help="Galaxy10 .h5 file (default: $GALAXY10_H5, else the synthetic default)")
+    st.add_argument("--out", required=True, help="study folder: OUT/MODEL/ checkpoints, OUT/results.csv, results.md, results.json")
+    st.add_argument("--device", default="auto", choices=DEVICES)
+    st.add_argument("--epochs", type=ranged(int, 1, 10_000), help="epochs for every model (default: each study's)")
+    st.add_argument("--max-steps", type=ranged(int, 1, 10**9), help="cap each model's training steps (smoke tests; scoring stays whole)")
+    st.add_argument("--image-size", type=ranged(int, 16, 1024), help="one input side for every model (default: each study's own)")
+    st.add_argument("--batch-size", type=ranged(int, 1, 4096), help="one batch size for every model (default: each study's)")
+    st.add_argument("--weights", help="'none' trains pretrained models from scratch (no network), or 'imagenet' (default: each study's)")
+    st.add_argument("--workers", type=ranged(int, 0, 64), help="DataLoader worker processes (default: up to 4 on a GPU, none on the CPU)")
+    st.set_defaults(run=cmd_study)

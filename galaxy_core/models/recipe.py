@@ -54,3 +54,25 @@ class Recipe:
         if updated.resize is not None and updated.resize < updated.image_size:
             updated = replace(updated, resize=None)  # an override of image_size beyond the resize
         return updated
+
+    def with_options(self, epochs: int | None = None, image_size: int | None = None, resize: int | None = None,
+                     batch_size: int | None = None, learning_rate: float | None = None, split: str | None = None,
+                     seed: int | None = None, weights: str | None = None, **fields) -> "Recipe":
+        """The recipe with a run's options applied as `train` and `study` take them (None: the recipe's own). A shorter
+        run anneals its cosine schedule over its own length; `image_size` scales a resize-then-crop recipe's resize;
+        `weights` 'none' trains from scratch. `fields` override other recipe fields as they are."""
+        given = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "split": split, "seed": seed}
+        changes = {field: value for field, value in given.items() if value is not None}
+        if weights is not None:
+            changes["weights"] = None if weights.lower() == "none" else weights
+        if epochs and self.cosine_t_max == self.epochs:
+            changes["cosine_t_max"] = epochs
+        if image_size:
+            changes["image_size"] = image_size
+            changes["resize"] = None if self.resize is None else round(image_size * self.resize / self.image_size)
+        if resize:
+            side = image_size or self.image_size
+            if resize < side:
+                raise UserError(f"--resize {resize} is smaller than the image size {side}: give at least {side} (larger zooms in).")
+            changes["resize"] = resize
+        return self.override(**changes, **fields)
