@@ -32,7 +32,7 @@ from galaxy_core.inference import dataset_logits  # noqa: E402
 from galaxy_core.models import MODEL_NAMES, create_model, get_spec  # noqa: E402
 from galaxy_core.models.registry import preprocessing_for  # noqa: E402
 from galaxy_core.settings import select_device  # noqa: E402
-from galaxy_core.training.trainer import run_epoch  # noqa: E402
+from galaxy_core.training.steps import run_epoch  # noqa: E402
 
 
 def timed(fn) -> float:

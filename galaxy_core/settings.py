@@ -119,8 +119,8 @@ def select_device(requested: str = "auto") -> torch.device:
         raise UserError("--device mps was asked for, but Apple's MPS is not available here: use --device auto or cpu.")
     if requested == "auto":
         requested = "cuda" if torch.cuda.is_available() else "mps" if mps else "cpu"
-    if requested == "cuda" and "LOCAL_RANK" in os.environ:
-        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    if requested == "cuda" and "LOCAL_RANK" in os.environ:  # more processes than GPUs share them (over gloo: see Distributed)
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"]) % max(torch.cuda.device_count(), 1))
     return torch.device(requested)
 
 

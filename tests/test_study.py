@@ -103,12 +103,19 @@ def test_other_settings_in_a_study_folder_are_refused(killed_then_finished, tiny
     assert done.returncode == 2 and "trained with other settings" in done.stderr, done.stderr
 
 
-def test_the_evaluation_page_shows_a_study_table(app, with_checkpoints, tiny_h5, killed_then_finished, monkeypatch):
+def _study_section():
+    from galaxy_core.dashboard.studies import show_studies
+
+    show_studies()
+
+
+def test_the_evaluation_page_shows_a_study_table(killed_then_finished, monkeypatch):
+    """The Evaluation page ends with this section (its own tests run the whole page); here the section alone."""
+    from streamlit.testing.v1 import AppTest
+
     out = killed_then_finished[0]
     monkeypatch.setenv("GALAXY_RESULTS", str(out.parent.parent))
-    at = app.run()
-    at.text_input(key="data_path").input(str(tiny_h5)).run()
-    at.switch_page("app_pages/evaluation.py").run()
+    at = AppTest.from_function(_study_section, default_timeout=60).run()
     at.selectbox(key="eval_study").select(str(out)).run()
     assert not at.exception, at.exception
     table = at.dataframe[-1].value
@@ -116,3 +123,4 @@ def test_the_evaluation_page_shows_a_study_table(app, with_checkpoints, tiny_h5,
     assert "60-galaxy check set" in captions(at)
     at.text_input(key="eval_study_path").input(str(out / "nothing")).run()
     assert any("no readable study table" in e.value for e in at.error)
+    assert "show_studies()" in (REPO / "app_pages" / "evaluation.py").read_text()

@@ -102,10 +102,14 @@ def test_validation_images_are_decoded_once_per_run_not_once_per_epoch(tiny_h5, 
     split = stratified_split(Galaxy10(tiny_h5).labels, recipe.split, recipe.seed)
     counts = np.bincount(decoded, minlength=len(split.train) + len(split.val) + len(split.test))
     assert len(meta["history"]) == 3
-    # training images: every epoch (augmented afresh), plus one pass for the OOD calibration sample (up to 2,000 of them)
-    assert (counts[split.train] == 3 + 1).all()
-    assert (counts[split.val] == 1).all()  # validation: the first epoch; then the cache, final score included
-    assert (counts[split.test] == 1).all()
+    # every image once for the check-set scan (its answer is then cached per file); training images every epoch
+    # (augmented afresh), plus one pass for the OOD calibration sample (up to 2,000 of them)
+    assert (counts[split.train] == 1 + 3 + 1).all()
+    assert (counts[split.val] == 1 + 1).all()  # validation: the first epoch; then the cache, final score included
+    assert (counts[split.test] == 1 + 1).all()
+    decoded.clear()
+    trainer.train(recipe, tiny_h5, tmp_path / "again", device="cpu", workers=0)
+    assert (np.bincount(decoded, minlength=len(counts))[split.test] == 0).all(), "the scan's answer and the test images are cached"
 
 
 def test_validation_shares_cover_every_image_once_with_its_label(tiny_h5):

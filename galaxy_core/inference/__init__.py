@@ -1,8 +1,19 @@
-"""Inference: logits through the one preprocessing path, ensemble rules, and the Predictor."""
-from galaxy_core.inference.ensemble import RULES, combine
-from galaxy_core.inference.forward import dihedral_views, forward, inference
-from galaxy_core.inference.logits import MODEL_LOCK, batch_logits, dataset_logits, reconstructions, softmax
-from galaxy_core.inference.predictor import Predictor
+"""Inference: the one forward pass, logits through the one preprocessing path, ensemble rules, and the Predictor.
 
-__all__ = ["MODEL_LOCK", "RULES", "Predictor", "batch_logits", "combine", "dataset_logits", "dihedral_views", "forward",
-           "inference", "reconstructions", "softmax"]
+Names are imported on first use (PEP 562), so `galaxy_core.inference.forward` alone needs nothing but torch: the GPU
+check (benchmarks/gpu_check.py) runs it where the Predictor's checkpoint reader (jsonschema) is not installed."""
+from importlib import import_module
+
+_WHERE = {
+    "RULES": "ensemble", "combine": "ensemble",
+    "dihedral_views": "forward", "forward": "forward", "inference": "forward",
+    "MODEL_LOCK": "logits", "batch_logits": "logits", "dataset_logits": "logits", "reconstructions": "logits", "softmax": "logits",
+    "Predictor": "predictor",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)

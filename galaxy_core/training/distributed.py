@@ -8,6 +8,19 @@ import torch
 import torch.distributed as dist
 
 
+BACKEND_ENV = "GALAXY_DDP_BACKEND"  # nccl or gloo, to override the choice below
+
+
+def backend(device: torch.device) -> str:
+    """NCCL between GPUs, one process each; gloo on the CPU, and where processes share a GPU (NCCL refuses two ranks
+    on one device), as a one-GPU machine's two-process check does."""
+    chosen = os.environ.get(BACKEND_ENV, "").strip().lower()
+    if chosen:
+        return chosen
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
+    return "nccl" if device.type == "cuda" and local_world <= torch.cuda.device_count() else "gloo"
+
+
 @dataclass
 class Distributed:
     """torchrun's environment, if any: rank 0 alone writes files and prints."""
@@ -23,7 +36,7 @@ class Distributed:
         if device.type == "cuda":  # before NCCL starts: otherwise every process's collectives use GPU 0
             torch.cuda.set_device(device)
         if not dist.is_initialized():
-            dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+            dist.init_process_group(backend=backend(device))
         return cls(dist.get_rank(), dist.get_world_size(), True)
 
     @property

@@ -95,8 +95,9 @@ def _train_model(model: str, data: Galaxy10, folder: Path, options: StudyOptions
     """Train one model into `folder` unless a finished run of the same recipe, data and cap is there."""
     from galaxy_core.training.trainer import train
 
-    recipe = get_spec(model).recipe.with_options(options.epochs, options.image_size, batch_size=options.batch_size,
-                                                 weights=options.weights)
+    study = get_spec(model).recipe
+    recipe = study.with_options(options.epochs, options.image_size, batch_size=options.batch_size,
+                                weights=options.weights if study.weights else None)  # models trained from scratch stay so
     if (folder / META_FILE).is_file() and not (folder / STATE_JSON).is_file():
         meta = read_meta(folder)
         if meta["recipe"] == recipe.to_dict() and meta["data"]["fingerprint"] == data.fingerprint() \

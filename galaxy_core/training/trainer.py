@@ -25,7 +25,7 @@ from galaxy_core.data.dataset import Galaxy10Dataset
 from galaxy_core.data.galaxy10 import Galaxy10
 from galaxy_core.data.prepared import input_batches
 from galaxy_core.data.splits import stratified_split
-from galaxy_core.data.transforms import Preprocessing, preprocess
+from galaxy_core.data.transforms import Preprocessing
 from galaxy_core.errors import UserError
 from galaxy_core.data.labelled_images import real_sample
 from galaxy_core.evaluation.folders import folder_predictions
@@ -41,6 +41,7 @@ from galaxy_core.models.registry import create_model, preprocessing_for
 from galaxy_core.settings import device_name, select_device
 from galaxy_core.training.distributed import Distributed
 from galaxy_core.training.optim import build_optimizer, build_scheduler
+from galaxy_core.training.steps import run_epoch
 from galaxy_core.training.run_state import STATE_JSON, STATE_TENSORS, RunState, load_state, mark_stopped, save_state, write_progress
 
 
@@ -78,67 +79,6 @@ class _ValidationBatches:
         for images in input_batches(self.data, self.indices, self.preprocessing, self.batch_size):
             yield images, labels[start : start + len(images)]
             start += len(images)
-
-
-# ----- the loop --------------------------------------------------------------------------------
-def run_epoch(model, loader, preprocessing, device, recipe, optimizer=None, scaler=None, generator=None, max_batches=None,
-               on_batch: Callable[[int, int], None] | None = None, timing: dict | None = None) -> tuple[float, float, int]:
-    """One pass; trains when an optimizer is given. Returns (summed loss, correct, count); `timing`, when given, gets the
-    pass's seconds, the seconds spent waiting for the loader's batches and the images run."""
-    training = optimizer is not None
-    model.train(training)
-    criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing, reduction="sum")
-    amp_dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float16
-    core = model.module if hasattr(model, "module") else model
-    if training and recipe.trainable == "head":  # a frozen backbone keeps its batch-norm statistics too
-        core.eval()
-        core.get_submodule(core.head_name).train()
-    multitask = recipe.reconstruction_weight > 0 and getattr(core, "multitask", False)
-    total_loss, correct, count = 0.0, 0.0, 0
-    batches = len(loader) if max_batches is None else min(len(loader), max_batches)
-    started = waited = time.perf_counter()
-    waiting = 0.0
-    for step, (images, labels) in enumerate(loader):
-        waiting += time.perf_counter() - waited
-        if step >= batches:
-            break
-        labels = labels.to(device, non_blocking=True)
-        x = preprocess(images, preprocessing, augment=training and recipe.augment, generator=generator, device=device,
-                       look=recipe.look_augment)
-        if device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.set_grad_enabled(training), torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=device.type == "cuda"):
-            if multitask:  # through the (DDP) wrapper's forward, so gradients are synchronised
-                logits, reconstruction = model(x, with_reconstruction=True)
-                mse = nn.functional.mse_loss(reconstruction.float(), x.float())
-                loss_sum = criterion(logits.float(), labels) + recipe.reconstruction_weight * len(labels) * mse
-            else:
-                logits = model(x)
-                loss_sum = criterion(logits.float(), labels)
-        if training:
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_sum / len(labels)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-            else:
-                loss.backward()
-            if recipe.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-        total_loss += float(loss_sum.detach())
-        correct += float((logits.argmax(dim=1) == labels).sum())
-        count += len(labels)
-        if on_batch:
-            on_batch(step + 1, batches)
-        waited = time.perf_counter()
-    if timing is not None:
-        timing.update(seconds=time.perf_counter() - started, loader_seconds=waiting, images=count)
-    return total_loss, correct, count
 
 
 @dataclass(frozen=True)
