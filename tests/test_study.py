@@ -115,6 +115,9 @@ def test_the_evaluation_page_shows_a_study_table(killed_then_finished, monkeypat
 
     out = killed_then_finished[0]
     monkeypatch.setenv("GALAXY_RESULTS", str(out.parent.parent))
+    # A function's script runs as __main__ from a temporary file, deleted afterwards; a later multiprocessing pool (the
+    # generator's) would have its workers import that missing __main__ and die at start. Put the real one back after.
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
     at = AppTest.from_function(_study_section, default_timeout=60).run()
     at.selectbox(key="eval_study").select(str(out)).run()
     assert not at.exception, at.exception
