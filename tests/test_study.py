@@ -87,6 +87,7 @@ def test_a_second_run_reads_everything_back(killed_then_finished, tiny_h5, monke
 @pytest.mark.parametrize("extra, message", [
     (("--models", "cnn", "vgg99"), "Unknown model or study 'vgg99'"),
     (("--models", "cnn", "--out", "/proc/no/study"), "Cannot write"),
+    (("--models", "cnn", "--out", REPO / "checkpoints" / "study"), "shipped checkpoints folder"),
     ((), "--models"),
 ])
 def test_study_mistakes_get_one_sentence(tiny_h5, tmp_path, extra, message):

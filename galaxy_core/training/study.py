@@ -25,6 +25,7 @@ from galaxy_core.fileio import atomic_path, require_writable, write_bytes_atomic
 from galaxy_core.inference.ensemble import RULES
 from galaxy_core.models.checkpoint import META_FILE, read_meta
 from galaxy_core.models.registry import get_spec
+from galaxy_core.settings import REPO_ROOT
 from galaxy_core.training.run_state import STATE_JSON
 
 # The two studies this workbench reproduces, by the models each compared.
@@ -75,6 +76,10 @@ def run_study(models: list[str], data_path: str | Path, out: str | Path, options
     from galaxy_core.data.labelled_images import real_sample
 
     models, out = expand_models(models), Path(out)
+    shipped = (REPO_ROOT / "checkpoints").resolve()
+    if out.resolve() == shipped or shipped in out.resolve().parents:
+        raise UserError(f"--out {out} is inside the shipped checkpoints folder, which a study never writes into: choose another "
+                        "folder, such as results/studies/NAME.")
     require_writable(out, folder=True)
     data = Galaxy10(data_path)
     say = progress or (lambda message: None)
