@@ -124,6 +124,7 @@ def test_the_evaluation_page_shows_a_study_table(killed_then_finished, monkeypat
     assert not at.exception, at.exception
     table = at.dataframe[-1].value
     assert list(table["model"])[:2] == ["cnn", "efficientnet_b0"] and "real_accuracy" in table.columns
+    assert table["accuracy"].dtype.kind in "if" and table["device"].dtype.kind not in "if", "numbers sort as numbers"
     assert "60-galaxy check set" in captions(at)
     at.text_input(key="eval_study_path").input(str(out / "nothing")).run()
     assert any("no readable study table" in e.value for e in at.error)

@@ -33,4 +33,13 @@ def show_studies() -> None:
         st.error(str(exc))
         return
     st.caption(markdown.split("\n\n")[1] if markdown.count("\n\n") >= 2 else "")
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    st.dataframe(_typed(pd.DataFrame(rows)), hide_index=True)
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Numbers as numbers (sortable, right-aligned), where every filled cell of a column is one; blanks stay empty."""
+    for column in frame.columns:
+        numbers = pd.to_numeric(frame[column], errors="coerce")
+        if numbers.notna().sum() == (frame[column] != "").sum():
+            frame[column] = numbers
+    return frame
