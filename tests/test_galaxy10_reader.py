@@ -164,8 +164,9 @@ def test_pickles_without_its_handle_and_reopens(tiny_h5):
 def test_dataloader_workers_each_open_the_file(tiny_h5):
     dataset = Galaxy10Dataset(Galaxy10(tiny_h5), np.arange(30))
     loader = DataLoader(dataset, batch_size=8, num_workers=2, multiprocessing_context="spawn")
-    seen = torch.cat([labels for _, labels in loader])
-    images = torch.cat([batch for batch, _ in loader])
+    batches = list(loader)  # one pass: each pass spawns its workers afresh (seconds each on two cores)
+    seen = torch.cat([labels for _, labels in batches])
+    images = torch.cat([batch for batch, _ in batches])
     assert images.shape == (30, 256, 256, 3) and images.dtype == torch.uint8
     np.testing.assert_array_equal(seen.numpy(), Galaxy10(tiny_h5).labels)
 
