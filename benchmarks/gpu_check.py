@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
+from galaxy_core.data.transforms import preprocess  # noqa: E402
 from galaxy_core.inference.forward import forward  # noqa: E402
 from galaxy_core.models import create_model, get_spec  # noqa: E402
 from galaxy_core.models.registry import preprocessing_for  # noqa: E402
@@ -73,8 +74,6 @@ def agreement(model, recipe, device, images) -> float:
     preprocessing = preprocessing_for(recipe)
     reference = copy.deepcopy(model).cpu().double().eval()
     with torch.no_grad():
-        from galaxy_core.data.transforms import preprocess
-
         expected = torch.softmax(reference(preprocess(images, preprocessing).double()), dim=1)
     got = torch.softmax(forward(model, images, preprocessing, device).logits.double(), dim=1)
     return float((got - expected).abs().max())

@@ -41,8 +41,7 @@ def fit_checkpoint_ood(model, meta: dict, directory: str | Path, data: Galaxy10,
     preprocessing = Preprocessing.from_dict(meta["preprocessing"])
     split, fitted_on = _training_split(directory, meta, data)
     train = np.sort(np.random.default_rng(0).choice(split.train, min(train_sample, len(split.train)), replace=False))
-    torch_device = torch.device(device)
-    model = model.to(torch_device).eval()
+    torch_device = torch.device(device)  # the one forward pass places the model and sets eval mode
 
     def features_and_statistics(indices) -> tuple[np.ndarray, np.ndarray]:
         features, statistics = [], []

@@ -57,12 +57,11 @@ def expand_models(names: list[str]) -> list[str]:
     models = []
     for name in names:
         for model in PRESETS.get(name, (name,)):
-            if model not in PRESETS:
-                try:
-                    get_spec(model)
-                except UserError:
-                    raise UserError(f"Unknown model or study '{model}': choose models from the registry or one of the presets "
-                                    f"{', '.join(PRESETS)}.") from None
+            try:
+                get_spec(model)
+            except UserError:
+                raise UserError(f"Unknown model or study '{model}': choose models from the registry or one of the presets "
+                                f"{', '.join(PRESETS)}.") from None
             if model not in models:
                 models.append(model)
     if not models:
@@ -84,12 +83,13 @@ def run_study(models: list[str], data_path: str | Path, out: str | Path, options
     data = Galaxy10(data_path)
     say = progress or (lambda message: None)
     folder = real_sample()
+    real_batches = list(folder.batches())  # decoded once for every model (12 MB)
     scored = {}
     for model in models:
         say(f"{model}: training")
         _train_model(model, data, out / model, options)
         say(f"{model}: scoring on the test split and the real check set")
-        scored[model] = _scored(out / model, data, folder, options)
+        scored[model] = _scored(out / model, data, folder, real_batches, options)
     rows = [_model_row(model, scored[model], data) for model in models]
     if len(models) > 1:
         rows += [_ensemble_row(rule, [scored[m] for m in models], data) for rule in RULES]
@@ -121,7 +121,7 @@ class _Scored:
     seconds: float  # scoring it took (0 when read back)
 
 
-def _scored(checkpoint: Path, data: Galaxy10, folder, options: StudyOptions) -> _Scored:
+def _scored(checkpoint: Path, data: Galaxy10, folder, real_batches: list, options: StudyOptions) -> _Scored:
     """The checkpoint's per-image probabilities on its test split and on the real check set (kept in OUT/predictions/)."""
     from galaxy_core.evaluation.folders import folder_predictions
     from galaxy_core.inference.predictor import Predictor
@@ -139,7 +139,7 @@ def _scored(checkpoint: Path, data: Galaxy10, folder, options: StudyOptions) -> 
     device = str(select_device(options.device))
     test, _ = predict_checkpoint(checkpoint, data, "test", device=device, workers=options.workers or 0)
     test.val_metrics = val
-    real = folder_predictions(Predictor([checkpoint], device=device), folder)[0]
+    real = folder_predictions(Predictor([checkpoint], device=device), folder, batches=real_batches)[0]
     kept.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(kept, suffix=".tmp.npz") as tmp:
         np.savez(tmp, test_indices=test.indices, test_labels=test.labels, test=test.probabilities, real_labels=real.labels,

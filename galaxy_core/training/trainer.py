@@ -298,10 +298,9 @@ def _check_set_split(data: Galaxy10, split, keep: bool) -> tuple[object, dict]:
     measured on them)."""
     started = time.perf_counter()
     found = sorted(check_set_matches(data))
-    seen = np.union1d(split.train, split.val)
     excluded = [] if keep else found
-    learned = max(data.real_check_set_images, int(np.isin(found, seen).sum())) if keep else 0
-    if excluded and (len(split.train) == 0 or not len(np.setdiff1d(split.train, excluded)) or not len(np.setdiff1d(split.val, excluded))):
+    learned = max(data.real_check_set_images, int(np.isin(found, np.union1d(split.train, split.val)).sum())) if keep else 0
+    if excluded and not (len(np.setdiff1d(split.train, excluded)) and len(np.setdiff1d(split.val, excluded))):
         raise UserError(f"{data.path} holds {len(found)} real check-set galaxies, which training leaves out, and too few other images for "
                         "training and validation: add images, or train on them deliberately with --keep-check-set (the check-set "
                         "figure then has to come from cross-validation).")
