@@ -6,16 +6,17 @@
 set -euo pipefail
 out=$(realpath -m "$1"); mkdir -p "$out"
 cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"  # the interpreter to run (a virtual environment need not be activated)
 all=(checkpoints/cnn checkpoints/autoencoder checkpoints/resnet50 checkpoints/efficientnet_b0 checkpoints/efficientnet_b2)
 for checkpoint in "${all[@]}"; do
-  python3 -m galaxy_core evaluate --checkpoint "$checkpoint" --json --device cpu > /dev/null
+  "$PYTHON" -m galaxy_core evaluate --checkpoint "$checkpoint" --json --device cpu > /dev/null
   cp "$checkpoint/predictions_test.csv" "$out/$(basename "$checkpoint").csv"
 done
 for rule in agreement soft f1_weighted; do
-  python3 -m galaxy_core evaluate --ensemble "$rule" --checkpoints "${all[@]}" --device cpu --out "$out/ensemble_$rule" > /dev/null
+  "$PYTHON" -m galaxy_core evaluate --ensemble "$rule" --checkpoints "${all[@]}" --device cpu --out "$out/ensemble_$rule" > /dev/null
 done
-python3 -m galaxy_core evaluate --checkpoint checkpoints/cnn --tta --temperature --device cpu > /dev/null
+"$PYTHON" -m galaxy_core evaluate --checkpoint checkpoints/cnn --tta --temperature --device cpu > /dev/null
 cp checkpoints/cnn/predictions_test_tta_temperature.csv "$out/cnn_tta_temperature.csv"
-python3 -m galaxy_core predict --ensemble soft --checkpoints "${all[@]}" galaxy_core/data/real_sample/*.jpg --json --device cpu \
-  | python3 -c "import json, sys; d = json.load(sys.stdin); [p.pop('image') for p in d['predictions']]; print(json.dumps(d['predictions'], indent=1))" \
+"$PYTHON" -m galaxy_core predict --ensemble soft --checkpoints "${all[@]}" galaxy_core/data/real_sample/*.jpg --json --device cpu \
+  | "$PYTHON" -c "import json, sys; d = json.load(sys.stdin); [p.pop('image') for p in d['predictions']]; print(json.dumps(d['predictions'], indent=1))" \
   > "$out/predict_real_sample.json"

@@ -6,5 +6,6 @@
 # Usage: scripts/screenshots.sh   (creates the default dataset first if it is missing: about 80 s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-data="$(python3 -c 'from galaxy_core.data.default import ensure_default_dataset as d; print(d())')"
-GALAXY_SCREENSHOTS=docs/screenshots GALAXY10_H5="$data" python3 -m pytest -q -p no:cacheprovider tests/e2e/test_browser.py
+PYTHON="${PYTHON:-python3}"  # the interpreter to run (a virtual environment need not be activated)
+data="$("$PYTHON" -c 'from galaxy_core.data.default import ensure_default_dataset as d; print(d())')"
+GALAXY_SCREENSHOTS=docs/screenshots GALAXY10_H5="$data" "$PYTHON" -m pytest -q -p no:cacheprovider tests/e2e/test_browser.py

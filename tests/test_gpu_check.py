@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+import sys
 
 from conftest import REPO
 
@@ -25,7 +27,12 @@ sys.meta_path.insert(0, _Absent())
 def test_gpu_check_runs_quick_on_the_cpu_without_the_packages_the_gpu_machine_lacks(tmp_path):
     (tmp_path / "sitecustomize.py").write_text(BLOCKER)
     summary = tmp_path / "summary.json"
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    # The script runs the interpreter running these tests ($PYTHON), never whatever `python3` PATH finds first: a
+    # `python3` that fails stands first on PATH here, as an unactivated virtual environment's system python3 would.
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "python3").write_text("#!/bin/sh\necho 'the wrong python3' >&2\nexit 3\n")
+    (tmp_path / "bin" / "python3").chmod(0o755)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "PYTHON": sys.executable, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"}
     # Two of the five study models (every model trains in tests/test_training.py): the plain CNN, and B2 with its
     # resize-then-crop input; the whole quick run takes 31 s, this one about 20.
     done = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_check.sh"), "--device", "cpu", "--quick", "--models",
@@ -44,6 +51,19 @@ def test_gpu_check_runs_quick_on_the_cpu_without_the_packages_the_gpu_machine_la
 def test_the_blocker_blocks(tmp_path):
     """The test above proves something only if the blocked packages really cannot be imported under it."""
     (tmp_path / "sitecustomize.py").write_text(BLOCKER)
-    done = subprocess.run(["python3", "-c", "import jsonschema"], env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    done = subprocess.run([sys.executable, "-c", "import jsonschema"], env={**os.environ, "PYTHONPATH": str(tmp_path)},
                           capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and "not installed on the GPU machine" in done.stderr
+
+
+def test_every_shell_script_runs_the_interpreter_it_is_given():
+    """scripts/*.sh and benchmarks/*.sh call "$PYTHON" (python3 unless set), so `.venv/bin/python -m pytest` and
+    `PYTHON=.venv/bin/python scripts/...` work without activating the environment."""
+    scripts = sorted((REPO / "scripts").glob("*.sh")) + sorted((REPO / "benchmarks").glob("*.sh"))
+    assert scripts
+    for script in scripts:
+        code = [line for line in script.read_text().splitlines() if not line.lstrip().startswith("#")]
+        bare = [line for line in code if re.search(r'(^|[\s;|&(`])python3?\s', line)]
+        assert not bare, f"{script.name} calls python3 from PATH: {bare[0].strip()}"
+        if any("$PYTHON" in line for line in code):
+            assert any(line.startswith('PYTHON="${PYTHON:-python3}"') for line in code), f"{script.name} never sets PYTHON"

@@ -1,5 +1,5 @@
 """The Evaluation page's study tables: what `python -m galaxy_core study` wrote (results.csv and results.md), found
-under results/studies/ or at any folder typed in."""
+under results/studies/ or (not in public mode, where visitors name no server path) at any folder typed in."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from galaxy_core.errors import UserError
-from galaxy_core.settings import results_root
+from galaxy_core.settings import public_mode, results_root
 from galaxy_core.training.study import find_studies, read_study
 
 STUDIES = "studies"
@@ -21,8 +21,8 @@ def show_studies() -> None:
     left, right = st.columns([1, 2])
     chosen = left.selectbox("Study", [str(p) for p in found], format_func=lambda p: Path(p).name, index=None,
                             placeholder="none in results/studies/" if not found else "choose a study", key="eval_study")
-    typed = right.text_input("Or a study folder", key="eval_study_path",
-                             help="the --out folder of `python -m galaxy_core study`, holding results.csv")
+    typed = "" if public_mode() else right.text_input("Or a study folder", key="eval_study_path",
+                                                      help="the --out folder of `python -m galaxy_core study`, holding results.csv")
     folder = typed.strip() or chosen
     if not folder:
         st.caption("Run `python -m galaxy_core study --preset efficientnet-study --data FILE --out results/studies/NAME` to make one.")
