@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from conftest import REPO, free_port_for_tests
+from conftest import run_cli, REPO, free_port_for_tests
 from hostile_files import pixel_bomb_png
 from galaxy_core.service.app import API_KEY_ENV, ServiceSettings, create_app
 
@@ -226,8 +226,7 @@ def test_a_real_serve_process_on_localhost(served):
 
 
 def test_serve_refuses_a_missing_checkpoints_folder(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "galaxy_core", "serve", "--checkpoints", str(tmp_path / "none")], cwd=REPO,
-                         capture_output=True, text=True, timeout=120)
+    run = run_cli("serve", "--checkpoints", tmp_path / "none")  # refused before uvicorn starts: no process needed
     assert run.returncode == 2 and run.stderr.startswith("error: ") and "is not a folder of checkpoints" in run.stderr
 
 

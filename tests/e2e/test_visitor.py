@@ -28,12 +28,27 @@ def visitor_files(tmp_path_factory) -> dict:
     return {"data": data, "huge": huge, "bomb": bomb}
 
 
+DEFAULT_N = 40
+
+
+@pytest.fixture(scope="module")
+def default_file(tmp_path_factory) -> Path:
+    """The servers' default dataset, made once here: the visitor's tests are not about creating it (test_app.py and
+    test_default_dataset.py are), and each server would otherwise spend a fresh interpreter and a generation on it."""
+    from galaxy_core.data.default import DEFAULT_SEED
+    from galaxy_core.data.synthetic import GENERATOR_VERSION, generate
+
+    name = f"galaxy10_synthetic_v{GENERATOR_VERSION}_n{DEFAULT_N}_seed{DEFAULT_SEED}.h5"  # default_dataset_path()'s name
+    return generate(tmp_path_factory.mktemp("visitor-default") / name, DEFAULT_N, seed=DEFAULT_SEED, workers=1)
+
+
 @pytest.fixture(scope="module", params=["local", "public"])
-def visitor_server(request, tmp_path_factory, visitor_files):
+def visitor_server(request, tmp_path_factory, visitor_files, default_file):
     checkpoints = tmp_path_factory.mktemp(f"{request.param}-checkpoints")
     shutil.copytree(REPO / "checkpoints" / "cnn", checkpoints / "cnn")
     cache = tmp_path_factory.mktemp(f"{request.param}-cache")
-    env = {"GALAXY_CORE_CACHE": str(cache), "GALAXY10_DEFAULT_N": "40", "GALAXY_CHECKPOINTS": str(checkpoints),
+    shutil.copy(default_file, cache / default_file.name)
+    env = {"GALAXY_CORE_CACHE": str(cache), "GALAXY10_DEFAULT_N": str(DEFAULT_N), "GALAXY_CHECKPOINTS": str(checkpoints),
            "GALAXY_DATA_ROOTS": str(visitor_files["data"]), "GALAXY_PUBLIC": "1" if request.param == "public" else "0"}
     with streamlit_server(env, tmp_path_factory.mktemp("visitor-log"), drop=("GALAXY10_H5", "GALAXY_DATASETS", "GALAXY_UI_TRAINING")) as url:
         yield {"mode": request.param, "url": url, "checkpoints": checkpoints, "cache": cache}
