@@ -73,11 +73,23 @@ def test_latent_space_page_in_2d_and_3d(app, with_checkpoints, tiny_h5):
     at.text_input(key="data_path").input(str(tiny_h5)).run()
     at.switch_page("app_pages/latent.py").run()
     assert not at.exception, at.exception
-    assert "features" in captions(at)
+    assert "features" in captions(at), [e.value for e in at.error]
+    assert "60 real galaxies (diamonds)" in captions(at)  # the check set, placed on the synthetic map
+    metrics = {m.label: m.value for m in at.metric}
+    assert {"Two-sample AUC", "Neighbour agreement", "Flagged out of distribution"} <= set(metrics)
+    assert 0.0 <= float(metrics["Two-sample AUC"]) <= 1.0
+    traces = at.get("plotly_chart")[0].proto.spec
+    assert '"diamond"' in traces and '"real: ' in traces and '"synthetic: ' in traces
+    at.radio(key="latent_projection").set_value("UMAP").run()
+    assert not at.exception, at.exception
+    assert "UMAP fitted on the synthetic points" in captions(at)
     at.selectbox(key="latent_colour").select("correct or not").run()
     at.radio(key="latent_dims").set_value("3-D").run()
     assert not at.exception
     assert "Rotate with the mouse" in captions(at)
+    at.radio(key="latent_real_source").set_value("a folder on this machine").run()
+    at.text_input(key="latent_folder").input(str(tiny_h5.parent / "no-such-folder")).run()
+    assert not at.exception and any("is not a folder" in e.value for e in at.error)
 
 
 def test_train_page_starts_a_background_run_that_appears_when_done(app, with_checkpoints, tiny_h5):

@@ -49,6 +49,57 @@ def _evaluate_dataset(args, device: str) -> dict:
     return evaluate_ensemble(args.ensemble, args.checkpoints or [], data, args.split, args.tta, device=device, out=args.out)
 
 
+MAX_LATENT_IMAGES = 10_000  # real images placed by one `latent` run: features only are kept, 32 decoded at a time
+
+
+def cmd_latent(args) -> dict:
+    """Real galaxies beside the synthetic test images in one model's latent space, and the three gap scores."""
+    from galaxy_core.cli.common import progress_bar
+    from galaxy_core.data.default import resolve_dataset
+    from galaxy_core.data.galaxy10 import Galaxy10
+    from galaxy_core.data.labelled_images import read_image_folder, real_sample
+    from galaxy_core.evaluation import latent_gap
+    from galaxy_core.fileio import require_writable
+    from galaxy_core.inference.predictor import Predictor
+    from galaxy_core.settings import select_device
+
+    if args.labels and not args.images:
+        raise UserError("--labels goes with --images DIR: leave it out for the real check set.")
+    if args.out:
+        require_writable(args.out)
+    device = str(select_device(args.device))
+    projection = latent_gap.Projection(args.projection, args.dimensions)  # a bad choice is refused before any work
+    folder = read_image_folder(args.images, args.labels) if args.images else real_sample()
+    if len(folder) > MAX_LATENT_IMAGES:
+        raise UserError(f"{folder.root} holds {len(folder):,} images; `latent` places at most {MAX_LATENT_IMAGES:,}: "
+                        "split the folder or pass a smaller one.")
+    predictor = Predictor([args.checkpoint], None, device=device)
+    member = predictor.members[0]
+    data = Galaxy10(resolve_dataset(args.data))
+    synthetic = latent_gap.synthetic_points(member.model, member.meta, data, device, limit=args.limit)
+    skipped: list[str] = []
+    bar, update = progress_bar("placing real images")
+    try:
+        real = latent_gap.folder_points(predictor, folder, skipped, MAX_LATENT_IMAGES, update)
+    finally:
+        bar.close()
+    scores = latent_gap.gap_scores(synthetic, real, args.neighbours)
+    projection.fit(synthetic.features)
+    synthetic_xyz, real_xyz = projection.place(synthetic.features), projection.place(real.features)
+    if args.out:
+        latent_gap.write_points_csv(args.out, latent_gap.points_table(synthetic, real, synthetic_xyz, real_xyz))
+    result = {"checkpoint": str(args.checkpoint), "model": member.meta["model"], "data": data.path.name,
+              "data_fingerprint": data.fingerprint(), "data_synthetic": data.is_synthetic, "images": str(folder.root),
+              "real_sample": folder.is_real_sample, "projection": args.projection, "dimensions": args.dimensions,
+              "explained_variance": projection.explained or None, **scores,
+              "ood_flagged": sum(bool(flag) for flag in real.ood), "skipped": len(skipped), "skipped_files": skipped[:20],
+              "points_csv": str(args.out) if args.out else None}
+    if folder.is_real_sample:
+        result["note"] = folder.note
+    if not args.json:  # the short form: the headline scores
+        result = {k: v for k, v in result.items() if k not in ("per_class", "skipped_files")}
+    return result
+
 
 def add_commands(commands) -> None:
     from galaxy_core.inference.ensemble import RULES
@@ -70,3 +121,24 @@ def add_commands(commands) -> None:
                                   "results/ensembles/RULE_SPLIT; $GALAXY_RESULTS moves results/)")
     ev.add_argument("--json", action="store_true", help="print every metric (per class, confusion matrix, reliability)")
     ev.set_defaults(run=cmd_evaluate)
+
+    from galaxy_core.cli.common import ranged
+    from galaxy_core.evaluation.latent_gap import PROJECTIONS, SYNTHETIC_LIMIT
+
+    la = commands.add_parser("latent", help="real galaxies beside synthetic ones in a model's latent space, and the gap scores")
+    la.add_argument("--checkpoint", required=True, help="checkpoint folder")
+    la.add_argument("--data", help="Galaxy10 .h5 file whose test split gives the synthetic points (default: $GALAXY10_H5, "
+                                   "else the synthetic default)")
+    la.add_argument("--images", help="a folder of real JPEG, PNG or FITS cutouts, labelled (labels.csv or class-named "
+                                     "sub-folders) or not (default: the real check set)")
+    la.add_argument("--labels", help="with --images: a CSV with columns file,label")
+    la.add_argument("--projection", default="pca", choices=PROJECTIONS, help="the map, fitted on the synthetic points")
+    la.add_argument("--dimensions", type=int, default=3, choices=(2, 3), help="of the map (z is empty in 2)")
+    la.add_argument("--neighbours", type=ranged(int, 1, 100), default=10,
+                    help="k, for the nearest-synthetic-neighbour agreement")
+    la.add_argument("--limit", type=ranged(int, 10, 20_000), default=SYNTHETIC_LIMIT,
+                    help="at most this many synthetic test images (a class-stratified subset)")
+    la.add_argument("--device", default="auto", choices=DEVICES)
+    la.add_argument("--out", help="CSV, one row per point: file or index, source, label, prediction, confidence, ood, x, y, z")
+    la.add_argument("--json", action="store_true", help="also each class's scores and the files that could not be read")
+    la.set_defaults(run=cmd_latent)

@@ -135,3 +135,20 @@ def _real_sample_digests() -> frozenset[str]:
 def real_sample() -> LabelledImages:
     """The real check set that ships with the package."""
     return read_labelled_folder(REAL_SAMPLE_DIR)
+
+
+def read_image_folder(images: str | Path, labels_csv: str | Path | None = None) -> LabelledImages:
+    """A folder of cutouts, labelled or not: labelled as `read_labelled_folder` reads them where it finds labels (a
+    labels.csv, `labels_csv` or class-named sub-folders), else every JPEG, PNG or FITS file directly in it, label -1."""
+    root = Path(images).expanduser()
+    if not root.is_dir():
+        raise UserError(f"{root} is not a folder: give the folder that holds the cutouts.")
+    if labels_csv or (root / LABELS_FILE).is_file() or any(p.is_dir() for p in root.iterdir()):
+        return read_labelled_folder(root, labels_csv)
+    files = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    if not files:
+        raise UserError(f"{root} holds no JPEG, PNG or FITS file: give a folder of cutouts.")
+    if len(files) > MAX_IMAGES:
+        raise UserError(f"{root} holds {len(files):,} images; at most {MAX_IMAGES:,} are read at once: split the folder.")
+    name = REAL_SAMPLE_NAME if root.resolve() == REAL_SAMPLE_DIR else root.resolve().name
+    return LabelledImages(name, root.resolve(), tuple(files), np.full(len(files), -1, dtype=np.int64))

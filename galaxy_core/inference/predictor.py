@@ -72,6 +72,10 @@ class Predictor:
         """uint8 (N, 256, 256, 3) -> per image: label, class, confidence, probabilities, source, members,
         `ood_score`/`ood` (the members' mean score; ood when above 1; None when no member was calibrated) and
         `tta` (whether the probabilities average the 8 rotations/flips)."""
+        return self.predict_with_features(images)[0]
+
+    def predict_with_features(self, images: np.ndarray) -> tuple[list[dict], list[np.ndarray]]:
+        """`predict`'s answers and each member's latent features (N, D) of the images as given, from the same pass."""
         with MODEL_LOCK:
             passes = [batch_features_and_logits(m.model, images, m.preprocessing, self.device, self.tta) for m in self.members]
         probabilities = [softmax(logits) for _, logits in passes]
@@ -97,4 +101,4 @@ class Predictor:
                 "ood": None if ood_score is None else bool(ood_score[i] > 1.0),
                 "tta": self.tta,
             })
-        return results
+        return results, [features for features, _ in passes]
