@@ -39,10 +39,10 @@ try:
         typed = st.text_input("Folder of cutouts", key="latent_folder", help="labels.csv or class-named sub-folders give labels")
         if typed.strip():
             pixels, names, labels = latent_view.from_folder(typed.strip(), notes)
-    real = None
+    real, real_key = None, None
     if pixels:
-        key = latent_view.digest(pixels)
-        real = latent_view.real(checkpoint, key, tuple(pixels), tuple(names), tuple(labels))
+        real_key = latent_view.digest(pixels)
+        real = latent_view.real(checkpoint, real_key, tuple(pixels), tuple(names), tuple(labels))
     projection = latent_view.projection(checkpoint, str(data.path), data.fingerprint(), method.lower(), 3 if dimensions == "3-D" else 2)
 except UserError as exc:
     st.error(str(exc))
@@ -95,7 +95,7 @@ for points, xyz, source in ((synthetic, synthetic_xyz, "synthetic"), (real, real
 figure.update_layout(height=600, margin={"l": 10, "r": 10, "t": 10, "b": 10}, xaxis_title=axes[0], yaxis_title=axes[1])
 
 if real is not None:
-    scores = latent_view.gap(checkpoint, str(data.path), data.fingerprint(), latent_view.digest(pixels), 10, real)
+    scores = latent_view.gap(checkpoint, str(data.path), data.fingerprint(), real_key, 10, real)
     cards = st.columns(4)
     auc, interval = scores["two_sample_auc"], scores["two_sample_auc_ci"]
     cards[0].metric("Two-sample AUC", "n/a" if auc is None else f"{auc:.2f}",

@@ -33,9 +33,8 @@ def projection(checkpoint: str, data_path: str, fingerprint: str, method: str, d
 @st.cache_resource(show_spinner="Placing the real galaxies...", max_entries=16)
 def real(checkpoint: str, key: str, _pixels: tuple, names: tuple, labels: tuple) -> latent_gap.LatentPoints:
     """Real images through the model; `key` (the images' digest) is what the cache is keyed on."""
-    points = latent_gap.real_points(predictor((checkpoint,), None), [np.stack(_pixels[i:i + 32]) for i in range(0, len(_pixels), 32)],
-                                    list(names), np.asarray(labels))
-    return points
+    return latent_gap.real_points(predictor((checkpoint,), None), [np.stack(_pixels[i:i + 32]) for i in range(0, len(_pixels), 32)],
+                                  list(names), np.asarray(labels))
 
 
 @st.cache_data(show_spinner="Measuring the gap...", max_entries=16)

@@ -6,14 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
-import torch
 
 from galaxy_core.dashboard.loaded_models import loaded_model, recorded_default
 from galaxy_core.dashboard.loaded_models import predictor as shared_predictor
 from galaxy_core.data.galaxy10 import Galaxy10
 from galaxy_core.data.labelled_images import LabelledImages, real_sample
-from galaxy_core.data.transforms import Preprocessing
-from galaxy_core.evaluation.embeddings import latent_features, pca_projection
 from galaxy_core.evaluation.evaluate import ModelPredictions, predict_checkpoint, score_ensemble
 from galaxy_core.evaluation.folders import check_set_answers, folder_predictions
 from galaxy_core.evaluation.metrics import compute_metrics, kl_smoothing
@@ -30,21 +27,6 @@ def checkpoint_test_scores(checkpoint: str, data_path: str, fingerprint: str) ->
     return {"indices": predictions.indices, "labels": predictions.labels, "probabilities": predictions.probabilities,
             "metrics": compute_metrics(predictions.labels, predictions.probabilities, kl_smoothing(context["meta"]["recipe"])),
             "meta": context["meta"], "cross_dataset": context["cross_dataset"]}
-
-
-@st.cache_data(show_spinner="Computing latent features of the test images (once per checkpoint)...", max_entries=16)
-def checkpoint_test_latents(checkpoint: str, data_path: str, fingerprint: str, limit: int = 1500) -> dict:
-    """Latent features (penultimate layer; the autoencoder's latent vector) and their PCA."""
-    scores = checkpoint_test_scores(checkpoint, data_path, fingerprint)
-    keep = np.arange(min(limit, len(scores["indices"])))  # bounded work and memory on big files
-    model, meta = loaded_model(checkpoint)
-    with MODEL_LOCK:
-        features = latent_features(model, Galaxy10(data_path), scores["indices"][keep],
-                                   Preprocessing.from_dict(meta["preprocessing"]), torch.device("cpu"))
-    coords, ratio = pca_projection(features, 3)
-    return {"indices": scores["indices"][keep], "labels": scores["labels"][keep],
-            "predicted": scores["probabilities"][keep].argmax(axis=1), "coords": coords, "explained": ratio,
-            "dimension": int(features.shape[1])}
 
 
 @st.cache_data(show_spinner="Combining the models...", max_entries=16)

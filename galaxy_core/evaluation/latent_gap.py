@@ -246,7 +246,7 @@ def neighbours_of(query: np.ndarray, pool: np.ndarray, k: int, exclude: int | No
     """Positions in `pool` of the k nearest rows to one feature vector by cosine, and their distances, nearest first."""
     from galaxy_core.evaluation.similarity import nearest
 
-    return nearest(normalised(pool), query, min(k, len(pool) - (exclude is not None)), exclude)
+    return nearest(normalised(pool), query, k, exclude)  # nearest() caps k at the pool's size
 
 
 def points_table(synthetic: LatentPoints, real: LatentPoints, synthetic_xyz: np.ndarray, real_xyz: np.ndarray) -> list[dict]:
