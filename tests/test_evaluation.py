@@ -7,7 +7,7 @@ import torch
 from galaxy_core.data.galaxy10 import Galaxy10
 from galaxy_core.data.transforms import Preprocessing
 from galaxy_core.errors import UserError
-from galaxy_core.evaluation.embeddings import latent_features, pca_projection
+from galaxy_core.evaluation.embeddings import latent_features
 from galaxy_core.inference.ensemble import combine
 from galaxy_core.evaluation.metrics import compute_metrics, kl_divergence
 from galaxy_core.evaluation.metrics import fit_temperature
@@ -110,11 +110,14 @@ def test_latent_pca(tiny_h5):
     preprocessing = Preprocessing(32)
     features = latent_features(model, data, np.arange(12), preprocessing, torch.device("cpu"))
     assert features.shape == (12, 512)
-    coords, ratio = pca_projection(features, 3)
-    assert coords.shape == (12, 3) and 0 < ratio.sum() <= 1.0001
-    few, few_ratio = pca_projection(features[:2], 3)  # two images: one component, the rest zero
-    assert few.shape == (2, 3) and np.all(few[:, 1:] == 0) and few_ratio[1:].sum() == 0
-    assert pca_projection(features[:1], 3)[0].shape == (1, 3)
+    from galaxy_core.evaluation.latent_gap import Projection
+
+    pca = Projection("pca", 3).fit(features)
+    assert pca.place(features).shape == (12, 3) and 0 < sum(pca.explained) <= 1.0001
+    few = Projection("pca", 3).fit(features[:2])  # two images: one component, the rest zero
+    assert np.all(few.place(features[:2])[:, 1:] == 0) and len(few.explained) == 1
+    with pytest.raises(UserError, match="Too few synthetic points"):
+        Projection("pca", 3).fit(features[:1])
 
 
 def test_autoencoder_reconstructions_are_viewable_images(tiny_h5):

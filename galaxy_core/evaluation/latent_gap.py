@@ -34,8 +34,8 @@ from galaxy_core.inference.logits import softmax
 PROJECTIONS = ("pca", "umap")
 MIN_REAL_FOR_TEST = 4  # the two-sample test needs a few real points in every fold
 MIN_CLASS_POINTS = 5  # a class's own AUC and shift are reported from this many real galaxies with that label
-SYNTHETIC_LIMIT = 2000
-MIN_SYNTHETIC = 20  # below this many test images (a tiny file) the map uses every image of the file  # synthetic test points placed (a seeded, class-stratified subset beyond this)
+SYNTHETIC_LIMIT = 2000  # synthetic test points placed (a seeded, class-stratified subset beyond this)
+MIN_SYNTHETIC = 20  # below this many test images (a tiny file) the map uses every image of the file
 BOOTSTRAP = 500
 
 
@@ -131,18 +131,10 @@ def two_sample_auc(synthetic: np.ndarray, real: np.ndarray, folds: int = 5, seed
     auc = float(roc_auc_score(y, scores))
     rng = np.random.default_rng(seed)
     negatives, positives = scores[y == 0], scores[y == 1]
-    resampled = [_auc(rng.choice(negatives, len(negatives)), rng.choice(positives, len(positives))) for _ in range(bootstrap)]
+    resampled = [roc_auc_score(y, np.r_[rng.choice(negatives, len(negatives)), rng.choice(positives, len(positives))])
+                 for _ in range(bootstrap)]
     low, high = np.percentile(resampled, [2.5, 97.5])
     return auc, [float(low), float(high)]
-
-
-def _auc(negatives: np.ndarray, positives: np.ndarray) -> float:
-    """ROC AUC from the two groups' scores (Mann-Whitney U over n_neg * n_pos, ties counted half)."""
-    from scipy.stats import rankdata
-
-    ranks = rankdata(np.concatenate([negatives, positives]))
-    u = ranks[len(negatives):].sum() - len(positives) * (len(positives) + 1) / 2
-    return float(u / (len(negatives) * len(positives)))
 
 
 def neighbour_votes(synthetic: np.ndarray, synthetic_labels: np.ndarray, real: np.ndarray, k: int) -> np.ndarray:

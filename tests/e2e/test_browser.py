@@ -46,6 +46,25 @@ def shoot(page, name: str):
     page.screenshot(path=str(Path(folder) / f"{name}.png") if folder else None, full_page=False)
 
 
+# The screen centre of the real point (a trace named "real: ...") farthest from every other drawn point.
+LONELIEST_REAL_POINT = """() => {
+  const plot = document.querySelector('.js-plotly-plot');
+  const traces = Array.from(plot.querySelectorAll('.scatterlayer .trace'));
+  const real = [], all = [];
+  plot.data.forEach((trace, i) => traces[i].querySelectorAll('path.point').forEach(point => {
+    const box = point.getBoundingClientRect(), centre = [box.x + box.width / 2, box.y + box.height / 2];
+    all.push(centre);
+    if (trace.name.startsWith('real')) real.push(centre);
+  }));
+  let best = null, bestGap = -1;
+  for (const [x, y] of real) {
+    const gap = Math.min(...all.filter(([u, v]) => u !== x || v !== y).map(([u, v]) => Math.hypot(u - x, v - y)));
+    if (gap > bestGap) { best = [x, y]; bestGap = gap; }
+  }
+  return best;
+}"""
+
+
 def test_every_page_and_the_main_interactions(server, page):
     open_page(page, server, "Galaxy10 DECaLS workbench")  # also creates the default dataset
     assert page.get_by_text("Synthetic data.").count()
@@ -116,6 +135,20 @@ def test_every_page_and_the_main_interactions(server, page):
     settled(page)
     assert not page.locator("[data-testid='stException']").count(), "exception on Latent space"
     shoot(page, "latent")
+    # Click a real galaxy (a diamond of the check set's layer), the one farthest on screen from any other point so
+    # that plotly's closest-point hover picks it, and see it beside its nearest synthetic and real neighbours.
+    page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
+    x, y = page.evaluate(LONELIEST_REAL_POINT)
+    page.mouse.move(x, y)
+    page.locator(".hoverlayer .hovertext").first.wait_for(timeout=30_000)
+    page.mouse.down()
+    page.mouse.up()
+    page.get_by_text("Nearest synthetic galaxies").wait_for(timeout=60_000)
+    page.get_by_text("Nearest real galaxies").wait_for(timeout=60_000)
+    settled(page)
+    assert page.get_by_text("predicted:").count() and not page.locator("[data-testid='stException']").count()
+    shown = page.locator("[data-testid='stImage'] img").count()
+    assert shown >= 17, f"the galaxy, 8 synthetic and 8 real neighbours: {shown} images"
 
     open_page(page, f"{server}/train", "Train a model")
     shoot(page, "train")
