@@ -7,12 +7,12 @@ import math
 import os
 import sys
 
-from galaxy_core.cli import data, evaluation, explaining, prediction, serving, training
+from galaxy_core.cli import data, evaluation, explaining, labelling, prediction, serving, training
 from galaxy_core.cli.common import EXIT_USER_ERROR, Parser, remedy
 from galaxy_core.errors import UserError
 from galaxy_core.fileio import os_error_reason
 
-COMMAND_GROUPS = (data, training, evaluation, prediction, explaining, serving)  # `--help` lists their commands in this order
+COMMAND_GROUPS = (data, training, evaluation, prediction, explaining, labelling, serving)  # `--help` lists their commands in this order
 
 
 def build_parser() -> Parser:

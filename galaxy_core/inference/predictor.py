@@ -76,6 +76,11 @@ class Predictor:
 
     def predict_with_features(self, images: np.ndarray) -> tuple[list[dict], list[np.ndarray]]:
         """`predict`'s answers and each member's latent features (N, D) of the images as given, from the same pass."""
+        results, features, _ = self.answer(images)
+        return results, features
+
+    def answer(self, images: np.ndarray) -> tuple[list[dict], list[np.ndarray], list[np.ndarray]]:
+        """`predict`'s answers, each member's latent features (N, D) and each member's probabilities (N, 10), from one pass."""
         with MODEL_LOCK:
             passes = [batch_features_and_logits(m.model, images, m.preprocessing, self.device, self.tta) for m in self.members]
         probabilities = [softmax(logits) for _, logits in passes]
@@ -101,4 +106,4 @@ class Predictor:
                 "ood": None if ood_score is None else bool(ood_score[i] > 1.0),
                 "tta": self.tta,
             })
-        return results, [features for features, _ in passes]
+        return results, [features for features, _ in passes], probabilities

@@ -81,7 +81,7 @@ def _no_constants(name: str):
 
 def find_checkpoints(root: str | Path) -> list[Path]:
     """Checkpoint folders directly under `root` (each holds a meta.json), sorted by name."""
-    return sorted(p.parent for p in Path(root).glob(f"*/{META_FILE}"))
+    return sorted(p.parent for p in Path(root).glob(f"*/{META_FILE}") if not p.parent.name.startswith("."))  # .partial: being written
 
 
 def read_meta(directory: str | Path) -> dict:
@@ -129,6 +129,33 @@ def start_from_checkpoint(model: nn.Module, directory: str | Path, trainable: st
             parameter.requires_grad_(name.startswith(f"{model.head_name}."))
 
 
+class ResidualHead(nn.Module):
+    """The base head's logits plus a linear correction of the same features: what `adapt --method residual` fits, so
+    that classes the user's labels never show keep the base model's answer."""
+
+    def __init__(self, base: nn.Module, features: int, classes: int = 10):
+        super().__init__()
+        self.base = base
+        self.residual = nn.Linear(features, classes)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.base(features) + self.residual(features)
+
+
+def refit_head(model: nn.Module, kind: str, state: dict | None = None, features: int | None = None) -> nn.Module:
+    """Replace `model`'s head by an adapted one: "linear" (a new linear layer) or "residual" (the base head plus a linear
+    correction). Its input width comes from `features`, else from the stored tensors in `state`."""
+    name = model.head_name
+    if features is None:
+        key = f"{name}.weight" if kind == "linear" else f"{name}.residual.weight"
+        if key not in state or state[key].ndim != 2:
+            raise UserError(f"This adapted checkpoint has no '{key}' tensor: it is damaged; adapt it again.")
+        features = int(state[key].shape[1])
+    head = nn.Linear(features, 10) if kind == "linear" else ResidualHead(model.get_submodule(name), features)
+    model.set_submodule(name, head)
+    return model
+
+
 def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """The trained model (eval mode, float32) and its metadata, or one clear UserError."""
     directory = Path(directory)
@@ -142,6 +169,8 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
         state = load_file(str(weights))
     except (SafetensorError, OSError, ValueError):
         raise UserError(f"{weights} is not a readable safetensors file: the checkpoint is damaged; train it again.") from None
+    if "adapted" in meta:
+        refit_head(model, meta["adapted"]["head"], state)
     own = model.state_dict()
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     wrong = [k for k in own if k in state and (own[k].shape != state[k].shape or own[k].is_floating_point() != state[k].is_floating_point())]

@@ -54,6 +54,8 @@ META_SCHEMA = {
         "metrics": {"type": "object"},
         "data": {"type": "object", "properties": {"pxscale": {"anyOf": [{"type": "number", "minimum": 0.01, "maximum": 10}, {"type": "null"}]}}},
         "ood": {"type": "object"},
+        # A checkpoint adapted to a user's labelled galaxies (`adapt`): its head was refitted, the rest is the base's.
+        "adapted": {"type": "object", "required": ["head"], "properties": {"head": {"enum": ["linear", "residual"]}}},
     },
 }
 
