@@ -24,6 +24,7 @@ page = st.navigation([
     st.Page(PAGES / "classify.py", title="Classify", icon=":material/image_search:"),
     st.Page(PAGES / "evaluation.py", title="Evaluation", icon=":material/analytics:"),
     st.Page(PAGES / "latent.py", title="Latent space", icon=":material/scatter_plot:"),
+    st.Page(PAGES / "label.py", title="Label", icon=":material/label:"),
     st.Page(PAGES / "train.py", title="Train", icon=":material/model_training:"),
 ])
 data, error = dataset()

@@ -16,7 +16,7 @@ from conftest import REPO, write_galaxy10
 
 # The pages as app.py's router lists them: a page added there and not here fails test_the_walk_covers_every_page.
 PAGES = ["app_pages/overview.py", "app_pages/dataset.py", "app_pages/classify.py", "app_pages/evaluation.py",
-         "app_pages/latent.py", "app_pages/train.py"]
+         "app_pages/latent.py", "app_pages/label.py", "app_pages/train.py"]
 MAX_OPTIONS = 4  # per radio or select box: enough to open every source and mode the pages have, not every model
 
 

@@ -28,11 +28,24 @@ def folder_answers(images: str, labels: str | None):
     return root.resolve(), Answers()
 
 
-def _predictor(args):
+def _predictor(args, base: bool = False):
+    """The models a command runs, as `predict` chooses them; with `base`, an adapted checkpoint is replaced by the models
+    it was adapted from (adapting is always from the synthetic-trained models, never on top of an earlier adaptation)."""
     from galaxy_core.inference.predictor import Predictor
+    from galaxy_core.models.checkpoint import read_meta
     from galaxy_core.settings import select_device
 
     checkpoints, rule, by_default = chosen_models(args.checkpoint, args.checkpoints or [], args.ensemble)
+    adapted = read_meta(checkpoints[0]).get("adapted") if base and len(checkpoints) == 1 else None
+    if adapted:
+        from galaxy_core.settings import checkpoints_root
+
+        roots = (Path(checkpoints[0]).parent, checkpoints_root())
+        found = [next((root / name for root in roots if (root / name).is_dir()), None) for name in adapted["base"]]
+        if None in found:
+            raise UserError(f"{Path(checkpoints[0]).name} was adapted from {', '.join(adapted['base'])}, which are not all beside it or in "
+                            f"{checkpoints_root()}: name the models to adapt with --checkpoint DIR or --ensemble RULE --checkpoints DIR ...")
+        checkpoints, rule = found, adapted.get("rule")
     return Predictor(checkpoints, rule, device=str(select_device(args.device))), checkpoints, rule, by_default
 
 
@@ -62,7 +75,7 @@ def cmd_adapt(args) -> dict:
         raise UserError(f"No labelled galaxy found for {root.name}: give --labels LABELS.csv (file,label), or put a labels.csv "
                         "or class-named sub-folders in the folder.")
     require_writable(args.out, folder=True)
-    predictor, checkpoints, rule, by_default = _predictor(args)
+    predictor, checkpoints, rule, by_default = _predictor(args, base=True)
     skipped: list[str] = []
     bar, update = progress_bar(f"features of {root.name}'s labelled galaxies")
     with bar:

@@ -98,7 +98,7 @@ def read_answers(labels_csv: Path, images: Path | None = None) -> Answers:
 
 def _drop_missing_and_copies(answers: Answers, images: Path) -> list[str]:
     problems, seen = [], {}
-    for file in sorted(answers.labels):
+    for file in list(answers.labels):  # in row order: the first name of an image is the one kept
         path = images / file
         if not path.is_file():
             problems.append(f"{file} is no longer in {images.name}")

@@ -10,7 +10,7 @@ answer (uncertainty sampling, as in AstronomicAL's loop and Zoobot's active-lear
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -52,20 +52,25 @@ def rank_files(predictor, root: Path, files: Sequence[Path], strategy: str, seed
                progress=None) -> list[dict]:
     """The queue over `files` (inside `root`): one row per readable file, most informative first, with the current
     answer (label, class, confidence). Unreadable files go to `skipped`, one sentence each, and are not queued."""
-    if strategy == "disagreement" and len(predictor.members) < 2:
-        scores(strategy, np.zeros((0, len(CLASS_NAMES))))  # the same sentence, before any image is read
     skipped = [] if skipped is None else skipped
-    answers, member_probabilities, kept = [], [], []
-    for batch, positions in readable_batches(list(files), skipped, progress=progress):
+    batches = ((batch, [str(Path(files[i]).relative_to(root)) for i in positions])
+               for batch, positions in readable_batches(list(files), skipped, progress=progress))
+    return rank_batches(predictor, batches, strategy, seed)
+
+
+def rank_batches(predictor, batches: Iterable[tuple[np.ndarray, list[str]]], strategy: str, seed: int = 0) -> list[dict]:
+    """The queue over (uint8 images, their names) batches: decoded files, or uploads held in memory."""
+    if strategy == "disagreement" and len(predictor.members) < 2:
+        scores(strategy, np.zeros((0, len(CLASS_NAMES))))  # its sentence, before any image goes through a model
+    answers, member_probabilities, names = [], [], []
+    for batch, batch_names in batches:
         found, _, members = predictor.answer(batch)
         answers += found
         member_probabilities.append(np.stack(members))
-        kept += positions
-    if not kept:
+        names += batch_names
+    if not names:
         return []
     probabilities = np.array([[a["probabilities"][c] for c in CLASS_NAMES] for a in answers])
-    members = list(np.concatenate(member_probabilities, axis=1))
-    names = [str(Path(files[i]).relative_to(root)) for i in kept]
-    values = scores(strategy, probabilities, members, seed)
+    values = scores(strategy, probabilities, list(np.concatenate(member_probabilities, axis=1)), seed)
     return [{"file": names[i], "score": round(float(values[i]), 6), "label": answers[i]["label"], "class": answers[i]["class"],
              "confidence": round(answers[i]["confidence"], 6)} for i in order(values, names)]

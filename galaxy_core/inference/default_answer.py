@@ -70,6 +70,31 @@ def write_default(root: str | Path, names: list[str], rule: str | None, tta: boo
     return path
 
 
+def make_default(root: str | Path, name: str, measured: dict, by: str) -> Path:
+    """Record checkpoint `name` (a folder under `root`) as the default answer, keeping the record it replaces inside the
+    new one so that `restore_previous_default` can bring it back."""
+    path = Path(root) / DEFAULT_FILE
+    if not (Path(root) / name / "meta.json").is_file():
+        raise UserError(f"{name} is not a checkpoint under {Path(root).name}/: it cannot be the default answer.")
+    previous = json.loads(path.read_text()) if path.is_file() else None
+    read_default(root)  # an unreadable record is said, not silently replaced
+    return write_default(root, [name], None, False, measured, [], [], previous=previous, chosen_by=by)
+
+
+def restore_previous_default(root: str | Path) -> bool:
+    """Put back the default answer that `make_default` replaced (removing the record when there was none before).
+    Whether there was anything to restore."""
+    path = Path(root) / DEFAULT_FILE
+    recorded = json.loads(path.read_text()) if path.is_file() else {}
+    if "previous" not in recorded:
+        return False
+    if recorded["previous"] is None:
+        path.unlink()
+    else:
+        write_json_atomic(path, recorded["previous"])
+    return True
+
+
 def default_models(root: str | Path) -> tuple[list[Path], str | None, DefaultAnswer | None]:
     """The checkpoints and rule to use when none are named: the recorded default where all its checkpoints are there,
     else the only checkpoint. Several checkpoints and no usable default is an error in the core's terms; each

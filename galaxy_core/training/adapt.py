@@ -84,7 +84,7 @@ class Head:
 
 
 def fit_head(features: np.ndarray, base_logits: np.ndarray, labels: np.ndarray, method: str, strength: float = STRENGTH) -> Head:
-    """Minimise mean cross-entropy + strength * |W|^2 over standardised features z, then fold the standardisation into
+    """Minimise mean cross-entropy + strength * |W|^2 (and, for a residual, + strength * |b|^2) over standardised features z, then fold the standardisation into
     the weights so the head reads raw features. With an L2 penalty the best W lies in the span of the training rows
     (W = B z), so L-BFGS works on B, (10, N), over the N x N Gram matrix: milliseconds however wide the features."""
     from scipy.optimize import minimize
@@ -97,6 +97,7 @@ def fit_head(features: np.ndarray, base_logits: np.ndarray, labels: np.ndarray, 
     gram, n = z @ z.T, len(z)
     offset = np.asarray(base_logits, dtype=np.float64) if method == "residual" else np.zeros((n, NUM_CLASSES))
     truth = np.eye(NUM_CLASSES)[np.asarray(labels)]
+    bias_strength = strength if method == "residual" else 0.0  # a residual shrinks towards the base in its offsets too
 
     def loss_and_gradient(flat):
         mix, bias = flat[:-NUM_CLASSES].reshape(NUM_CLASSES, n), flat[-NUM_CLASSES:]
@@ -104,9 +105,9 @@ def fit_head(features: np.ndarray, base_logits: np.ndarray, labels: np.ndarray, 
         logits -= logits.max(axis=1, keepdims=True)
         log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
         mixed = mix @ gram
-        loss = -(truth * log_p).sum() / n + strength * (mixed * mix).sum()
+        loss = -(truth * log_p).sum() / n + strength * (mixed * mix).sum() + bias_strength * (bias ** 2).sum()
         error = (np.exp(log_p) - truth) / n  # d loss / d logits
-        return loss, np.concatenate([(error.T @ gram + 2 * strength * mixed).ravel(), error.sum(axis=0)])
+        return loss, np.concatenate([(error.T @ gram + 2 * strength * mixed).ravel(), error.sum(axis=0) + 2 * bias_strength * bias])
 
     found = minimize(loss_and_gradient, np.zeros(NUM_CLASSES * (n + 1)), jac=True, method="L-BFGS-B", options={"maxiter": 500})
     mix, bias = found.x[:-NUM_CLASSES].reshape(NUM_CLASSES, n), found.x[-NUM_CLASSES:]
