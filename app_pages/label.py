@@ -106,16 +106,16 @@ if pending:
     stretch = picture.selectbox("Display stretch", STRETCHES, key="label_stretch")
     strength = picture.slider("Strength", 0.0, 1.0, 0.5, key="label_strength", disabled=stretch == "as stored")
     shown = display_stretch(cutout, stretch, strength)
-    result = predictor(checkpoints, rule).predict(cutout[None])[0]
-    if about.toggle("Show the answer's map", key="label_map"):
+    if about.toggle("Show the answer's map", key="label_map", help="Grad-CAM of every model: a few seconds per galaxy"):
+        result = predictor(checkpoints, rule).predict(cutout[None])[0]
         maps = explanation_maps(checkpoints, rule, cutout, result, None, None)
         if not maps["empty"]:
             shown = overlay(shown, maps["combined"], 0.45)
     picture.image(shown, caption=row["file"], width=320)
     about.markdown("**The current answer**")
-    for class_name, p in sorted(result["probabilities"].items(), key=lambda kv: -kv[1])[:3]:
+    for class_name, p in row["top"]:  # from the ranking pass: no model runs between an answer and the next galaxy
         about.progress(p, text=f"{class_name}: {p:.0%}")
-    about.caption(f"Queued by {strategy}: score {row['score']:.3f}" + (" · flagged out of distribution" if result["ood"] else ""))
+    about.caption(f"Queued by {strategy}: score {row['score']:.3f}" + (" · flagged out of distribution" if row["ood"] else ""))
     st.markdown("**What is it?** (keys 0-9, S to skip, N for not a galaxy)")
     columns = st.columns(5)
     for c in CLASSES:

@@ -52,7 +52,7 @@ def test_a_residual_head_keeps_the_base_answer_where_labels_are_silent():
     assert (residual.probabilities(features, base).argmax(1) == labels).all()
     assert (linear.probabilities(features, base).argmax(1) == labels).all()
     far = rng.normal(size=(5, 64)) * 0.01 + 1.5  # between the classes, far from both
-    assert residual.probabilities(far, base[:5])[:, 7].min() > 0.5 > 1e-6 > linear.probabilities(far, base[:5])[:, 7].max()
+    assert residual.probabilities(far, base[:5])[:, 7].min() > 0.5 > 1e-3 > linear.probabilities(far, base[:5])[:, 7].max()
 
 
 def test_the_store_keeps_every_answer_and_leaves_bad_rows_out(tmp_path, cutouts):
@@ -159,3 +159,13 @@ def test_label_page_writes_each_answer_and_public_mode_writes_nothing(app, with_
     assert not at.exception and [o for o in at.radio(key="label_source").options] == ["uploaded cutouts or a zip"]
     assert any("public deployment does not" in i.value for i in at.info), "adapting is refused in one sentence"
     assert not results.exists()
+
+
+def test_two_tabs_answering_at_once_lose_nothing(tmp_path):
+    """Each answer re-reads the files under a lock and replaces them whole: answers from two sessions interleave."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = tmp_path / "shared"
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda i: record_answer(store, f"galaxy_{i:02d}.jpg", i % 10), range(30)))
+    assert read_answers(store / "labels.csv").labels == {f"galaxy_{i:02d}.jpg": i % 10 for i in range(30)}

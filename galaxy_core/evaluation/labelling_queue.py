@@ -72,5 +72,7 @@ def rank_batches(predictor, batches: Iterable[tuple[np.ndarray, list[str]]], str
         return []
     probabilities = np.array([[a["probabilities"][c] for c in CLASS_NAMES] for a in answers])
     values = scores(strategy, probabilities, list(np.concatenate(member_probabilities, axis=1)), seed)
+    top = np.argsort(-probabilities, axis=1)[:, :3]
     return [{"file": names[i], "score": round(float(values[i]), 6), "label": answers[i]["label"], "class": answers[i]["class"],
-             "confidence": round(answers[i]["confidence"], 6)} for i in order(values, names)]
+             "confidence": round(answers[i]["confidence"], 6), "ood": answers[i]["ood"],
+             "top": [[CLASS_NAMES[c], round(float(probabilities[i, c]), 6)] for c in top[i]]} for i in order(values, names)]

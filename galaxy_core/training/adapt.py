@@ -1,7 +1,8 @@
 """Adapting to a person's own labelled galaxies: a new head for one model, fitted on its latent features of those
 galaxies, written as a checkpoint folder that every command, page and the service take like any other.
 
-Methods (both fitted by L-BFGS on standardised features, in seconds, with an L2 penalty; the backbone is untouched,
+Methods (both fitted by L-BFGS on standardised features, in seconds, with an L2 penalty whose strength, like the member,
+is chosen by inner cross-validation on the labels; the backbone is untouched,
 so the base's out-of-distribution calibration still holds and is copied along):
 - residual: the base head's logits plus a linear correction. With no evidence the correction shrinks to nothing, and
   classes the labels never show keep the base model's answer: the safe choice for tens of labels.
@@ -32,7 +33,8 @@ from galaxy_core.inference.ood import OOD_FILE
 from galaxy_core.models.checkpoint import load_checkpoint, read_meta, refit_head, save_checkpoint
 
 METHODS = ("residual", "linear")
-STRENGTH = 0.01  # the L2 penalty on the standardised weights, chosen before any measurement (not tuned on the check set)
+STRENGTHS = (0.01, 0.1, 1.0)  # L2 penalties tried; each adaptation picks one by inner cross-validation on its own labels
+STRENGTH = STRENGTHS[1]
 MIN_LABELS = 5
 FOLDS = 5
 CURVE_COUNTS = (5, 10, 20, 40, 80, 160)
@@ -94,9 +96,11 @@ def fit_head(features: np.ndarray, base_logits: np.ndarray, labels: np.ndarray, 
     x = np.asarray(features, dtype=np.float64)
     centre, spread = x.mean(axis=0), x.std(axis=0) + 1e-6
     z = (x - centre) / spread
-    gram, n = z @ z.T, len(z)
+    n, width = z.shape
+    gram = z @ z.T / width  # scaled to O(1) entries (mix below is scaled up to match): L-BFGS converges in tens of steps
     offset = np.asarray(base_logits, dtype=np.float64) if method == "residual" else np.zeros((n, NUM_CLASSES))
     truth = np.eye(NUM_CLASSES)[np.asarray(labels)]
+    penalty = strength / width  # strength * |W|^2, in the scaled variables
     bias_strength = strength if method == "residual" else 0.0  # a residual shrinks towards the base in its offsets too
 
     def loss_and_gradient(flat):
@@ -105,13 +109,13 @@ def fit_head(features: np.ndarray, base_logits: np.ndarray, labels: np.ndarray, 
         logits -= logits.max(axis=1, keepdims=True)
         log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
         mixed = mix @ gram
-        loss = -(truth * log_p).sum() / n + strength * (mixed * mix).sum() + bias_strength * (bias ** 2).sum()
+        loss = -(truth * log_p).sum() / n + penalty * (mixed * mix).sum() + bias_strength * (bias ** 2).sum()
         error = (np.exp(log_p) - truth) / n  # d loss / d logits
-        return loss, np.concatenate([(error.T @ gram + 2 * strength * mixed).ravel(), error.sum(axis=0) + 2 * bias_strength * bias])
+        return loss, np.concatenate([(error.T @ gram + 2 * penalty * mixed).ravel(), error.sum(axis=0) + 2 * bias_strength * bias])
 
-    found = minimize(loss_and_gradient, np.zeros(NUM_CLASSES * (n + 1)), jac=True, method="L-BFGS-B", options={"maxiter": 500})
+    found = minimize(loss_and_gradient, np.zeros(NUM_CLASSES * (n + 1)), jac=True, method="L-BFGS-B", options={"maxiter": 100})  # tens of labels: near enough
     mix, bias = found.x[:-NUM_CLASSES].reshape(NUM_CLASSES, n), found.x[-NUM_CLASSES:]
-    raw = (mix @ z) / spread
+    raw = (mix @ z) / width / spread
     return Head(raw.astype(np.float32), (bias - raw @ centre).astype(np.float32), method)
 
 
@@ -131,23 +135,23 @@ def folds_of(labels: np.ndarray, folds: int = FOLDS, seed: int = 0) -> list[tupl
         return list(splitter.split(np.zeros(len(labels)), labels))
 
 
-def choose_member(data: LabelledFeatures, rows: np.ndarray, method: str, seed: int = 0) -> int:
-    """The member whose adapted head does best in an inner cross-validation over `rows` (ties: lower cross-entropy)."""
-    if len(data.members) == 1:
-        return 0
-    best, best_key = 0, None
+def choose_member(data: LabelledFeatures, rows: np.ndarray, method: str, seed: int = 0) -> tuple[int, float]:
+    """The member and L2 strength whose adapted head does best in an inner cross-validation over `rows` (ties: lower
+    cross-entropy, then the stronger penalty: the answer nearer the base)."""
     inner = folds_of(data.labels[rows], 3, seed)
+    best, best_key = (0, STRENGTH), None
     for m in range(len(data.members)):
-        right, loss = 0, 0.0
-        for train, test in inner:
-            head = fit_head(data.features[m][rows[train]], data.logits[m][rows[train]], data.labels[rows[train]], method)
-            p = head.probabilities(data.features[m][rows[test]], data.logits[m][rows[test]])
-            truth = data.labels[rows[test]]
-            right += int((p.argmax(axis=1) == truth).sum())
-            loss -= float(np.log(np.clip(p[np.arange(len(truth)), truth], 1e-12, 1)).sum())
-        key = (-right, loss)
-        if best_key is None or key < best_key:
-            best, best_key = m, key
+        for strength in sorted(STRENGTHS, reverse=True):
+            right, loss = 0, 0.0
+            for train, test in inner:
+                head = fit_head(data.features[m][rows[train]], data.logits[m][rows[train]], data.labels[rows[train]], method, strength)
+                p = head.probabilities(data.features[m][rows[test]], data.logits[m][rows[test]])
+                truth = data.labels[rows[test]]
+                right += int((p.argmax(axis=1) == truth).sum())
+                loss -= float(np.log(np.clip(p[np.arange(len(truth)), truth], 1e-12, 1)).sum())
+            key = (-right, round(loss, 6))
+            if best_key is None or key < best_key:
+                best, best_key = (m, strength), key
     return best
 
 
@@ -156,8 +160,8 @@ def cross_validated(data: LabelledFeatures, method: str, rows: np.ndarray | None
     rows = np.arange(len(data.labels)) if rows is None else np.asarray(rows)
     predicted = np.empty(len(rows), dtype=np.int64)
     for train, test in folds_of(data.labels[rows], FOLDS, seed):
-        m = choose_member(data, rows[train], method, seed)
-        head = fit_head(data.features[m][rows[train]], data.logits[m][rows[train]], data.labels[rows[train]], method)
+        m, strength = choose_member(data, rows[train], method, seed)
+        head = fit_head(data.features[m][rows[train]], data.logits[m][rows[train]], data.labels[rows[train]], method, strength)
         predicted[test] = head.probabilities(data.features[m][rows[test]], data.logits[m][rows[test]]).argmax(axis=1)
     return predicted
 
@@ -199,10 +203,10 @@ def adapt(predictor, checkpoints: list, rule: str | None, folder, method: str, o
     predicted = cross_validated(data, method, seed=seed)
     right, base_right, n = int((predicted == data.labels).sum()), int((data.answer == data.labels).sum()), len(data.labels)
     cv, baseline = wilson(right, n), wilson(base_right, n)
-    member = choose_member(data, np.arange(n), method, seed)
-    head = fit_head(data.features[member], data.logits[member], data.labels, method)
+    member, strength = choose_member(data, np.arange(n), method, seed)
+    head = fit_head(data.features[member], data.logits[member], data.labels, method, strength)
     summary = {
-        "method": method, "adapted_from": Path(data.members[member]).name, "base": [Path(c).name for c in checkpoints], "rule": rule,
+        "method": method, "strength": strength, "adapted_from": Path(data.members[member]).name, "base": [Path(c).name for c in checkpoints], "rule": rule,
         "labels": n, "classes_labelled": int(len(np.unique(data.labels))), "unreadable": len(skipped),
         "cv_accuracy": right / n, "cv_interval": [cv["low"], cv["high"]], "cv_folds": min(FOLDS, n),
         "baseline_accuracy": base_right / n, "baseline_interval": [baseline["low"], baseline["high"]],
