@@ -156,6 +156,9 @@ if summary:
                     help="the delta: labels given since this adaptation")
     st.caption(f"95% intervals: adapted {low:.0%}–{high:.0%}, default {b_low:.0%}–{b_high:.0%}. Method {summary['method']}, "
                f"adapted from {summary['adapted_from']}.")
+    if summary["cv_accuracy"] <= summary["baseline_accuracy"]:
+        st.warning("On your labels the adapted model is not yet better than the default: keep the default and label more "
+                   "(on the real check set adapting drew level with the default only at about 40 labels: docs/benchmarks.md).")
     curve = summary.get("curve") or []
     if curve:
         figure = go.Figure([go.Scatter(x=[p["labels"] for p in curve], y=[p["cv_accuracy"] for p in curve], name="adapted (cross-validated)", mode="lines+markers"),
