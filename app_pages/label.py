@@ -36,9 +36,12 @@ if public:
 sources = ["uploaded cutouts or a zip"] + ([] if public else ["a folder on this machine"])
 left, middle, right = st.columns([2, 1, 1])
 source = left.radio("Galaxies", sources, horizontal=True, key="label_source")
-strategy = middle.selectbox("Order", [s for s in STRATEGIES if s != "disagreement" or len(checkpoints) > 1], key="label_strategy",
-                            help="margin: the answers closest to a tie first; entropy: the most spread-out answers first; "
-                                 "disagreement: where the ensemble's members disagree most; random: a seeded shuffle")
+orders = [s for s in STRATEGIES if s != "disagreement" or len(checkpoints) > 1]
+# Random first: in the simulation on real galaxies no uncertainty order beat it (docs/benchmarks.md, "Teaching it your galaxies").
+strategy = middle.selectbox("Order", orders, index=orders.index("random"), key="label_strategy",
+                            help="random: a seeded shuffle (as good as any on real galaxies so far); margin: the answers closest "
+                                 "to a tie first; entropy: the most spread-out answers first; disagreement: where the ensemble's "
+                                 "members disagree most")
 every = right.number_input("Adapt after every N labels", 5, 500, 10, key="label_every", disabled=public)
 
 notes: list[str] = []
@@ -130,8 +133,7 @@ else:
 st.divider()
 st.subheader("Learning from your labels")
 if public:
-    st.info(PUBLIC_NOTE)
-    st.stop()
+    st.stop()  # PUBLIC_NOTE, at the top, says why
 state = labelling.adaptation_state(name)
 if st.button("Adapt now", key="label_adapt", disabled=state["running"] or len(answers.labels) < 5,
              help="at least 5 labels; it also runs by itself after every N labels"):
