@@ -55,8 +55,20 @@ def start_job(folder: Path, arguments: list[str], log_name: str, stdout_to_log: 
     """Start `python -m galaxy_core ARGUMENTS` for the run in `folder`, its output in `folder/log_name`, and record it.
     `launch` replaces `launch_cli` (tests start a stand-in process)."""
     process = (launch or launch_cli)(arguments, Path(folder) / log_name, stdout_to_log)
-    write_json_atomic(Path(folder) / JOB_JSON, {"pid": process.pid, "command": process.args, "started": time.time()})
+    write_json_atomic(Path(folder) / JOB_JSON, {"pid": process.pid, "command": process.args, "started": time.time(),
+                                                "process_started": process_start_time(process.pid)})
     return process
+
+
+def process_start_time(pid: int) -> float | None:
+    """When process `pid` started (seconds since the epoch, as the OS records it), or None when there is no such process.
+    With the pid it names one process for good: an id the system has handed to a new process has another start time."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
 
 
 def read_job(folder: Path) -> dict | None:
@@ -68,8 +80,16 @@ def read_job(folder: Path) -> dict | None:
 
 
 def job_alive(folder: Path) -> bool:
+    """Whether the process a job.json names still runs: the same process id *and* the same start time, so a pid the
+    system has recycled for another program (after a reboot, or a long while) is not taken for the job."""
     job = read_job(folder)
-    return bool(job) and isinstance(job.get("pid"), int) and process_alive(job["pid"])
+    if not job or not isinstance(job.get("pid"), int) or not process_alive(job["pid"]):
+        return False
+    recorded = job.get("process_started")
+    if recorded is None:  # a job.json from before start times were recorded
+        return True
+    now = process_start_time(job["pid"])
+    return isinstance(recorded, (int, float)) and now is not None and abs(now - recorded) < 0.05  # clock ticks: 10 ms
 
 
 def stop_job(folder: Path, grace_s: float | None = None) -> bool:

@@ -114,6 +114,22 @@ def test_a_killed_run_is_reported_stopped_not_running(tmp_path):
     assert json.loads((out / "progress.json").read_text())["state"] == "failed"
 
 
+def test_a_recycled_process_id_is_not_taken_for_the_job_nor_signalled(tmp_path):
+    """job.json names this very test process, alive, but with another start time: the id was handed on. Signalling
+    it would stop this test (SIGTERM), so getting past stop_job proves it was left alone."""
+    import os
+
+    from galaxy_core.processes import job_alive, process_start_time, stop_job
+
+    out = tmp_path / "run"
+    out.mkdir()
+    started = process_start_time(os.getpid())
+    (out / "job.json").write_text(json.dumps({"pid": os.getpid(), "command": [], "started": 0, "process_started": started - 3600}))
+    assert not job_alive(out) and stop_job(out) is False
+    (out / "job.json").write_text(json.dumps({"pid": os.getpid(), "command": [], "started": 0, "process_started": started}))
+    assert job_alive(out), "the same process, the same start time: the job is alive"
+
+
 @pytest.fixture
 def cnn_copy(tiny_checkpoints, tmp_path) -> Path:
     copy = tmp_path / "cnn"
