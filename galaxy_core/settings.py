@@ -97,6 +97,32 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "galaxy_core")
 
 
+def portable_path(path: str | os.PathLike, *roots: str | os.PathLike) -> str:
+    """A path as shipped files record it: relative to the first of `roots`, the checkpoints root or the project that
+    holds it, else just its name (a path of the machine that wrote it means nothing on another). Datasets go with
+    their fingerprint beside this, which is what identifies them."""
+    path = Path(path).expanduser().absolute()
+    for root in (*roots, checkpoints_root(), REPO_ROOT):
+        try:
+            return str(path.relative_to(Path(root).expanduser().absolute()))
+        except ValueError:
+            continue
+    return path.name
+
+
+def portable_record(record, *roots):
+    """`record` (nested dicts and lists) with every absolute path string made portable (portable_path)."""
+    if isinstance(record, dict):
+        return {key: portable_record(value, *roots) for key, value in record.items()}
+    if isinstance(record, list):
+        return [portable_record(value, *roots) for value in record]
+    if isinstance(record, str) and record.startswith("checkpoint /"):  # meta.json's weights_source of a fine-tuned model
+        return "checkpoint " + portable_path(record[len("checkpoint "):], *roots)
+    if isinstance(record, str) and (record.startswith("/") or record.startswith("~/")) and "\n" not in record and len(record) < 4096:
+        return portable_path(record, *roots)
+    return record
+
+
 def checkpoints_root() -> Path:
     """Where trained models live: $GALAXY_CHECKPOINTS, else the repository's checkpoints/ (absolute,
     so the CLI, the dashboard and background runs agree whatever their working directory)."""

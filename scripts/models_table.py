@@ -16,6 +16,7 @@ sys.path.insert(0, str(REPO))
 from galaxy_core.data.galaxy10 import Galaxy10  # noqa: E402
 from galaxy_core.data.images import DATASET_SIDE  # noqa: E402
 from galaxy_core.errors import DataFileError  # noqa: E402
+from galaxy_core.settings import cache_dir  # noqa: E402
 from galaxy_core.evaluation.metrics import accuracy_interval  # noqa: E402
 from galaxy_core.models.checkpoint import WEIGHTS_FILE, find_checkpoints, read_meta  # noqa: E402
 
@@ -52,12 +53,13 @@ def print_default() -> None:
 
 def training_generators(metas: list[dict]) -> str:
     """The generator versions of the synthetic files the checkpoints were trained on, read from those files
-    (meta.json records their path and fingerprint, not the generator)."""
+    (meta.json records their name, or once their path, and fingerprint, not the generator)."""
     versions = set()
     # the checkpoints share one training file: open each file once
     for path in {meta["data"]["path"] for meta in metas if (meta.get("data") or {}).get("synthetic")}:
+        found = next((p for p in (Path(path), cache_dir() / path) if p.is_file()), Path(path))  # recorded by name since 2026-12-08
         try:
-            versions.add(f"v{Galaxy10(path).attrs.get('generator_version')}")
+            versions.add(f"v{Galaxy10(found).attrs.get('generator_version')}")
         except DataFileError:
             versions.add("unknown: the training file is not on this machine")
     return ", ".join(sorted(versions)) or "none"

@@ -40,3 +40,29 @@ def test_the_shipped_default_answer_names_shipped_checkpoints_and_its_measuremen
     recorded = read_default(REPO / "checkpoints")
     assert recorded is not None and not recorded.missing and recorded.measured["of"] == 60 == len(recorded.confidence)
     assert recorded.measured["right"] == int(recorded.correct.sum()) and recorded.measured["low"] < recorded.measured["accuracy"]
+
+
+def _machine_paths(value, where: str = "") -> list[str]:
+    """Every string in a JSON value that is an absolute path (POSIX, home-relative or Windows), with where it sits."""
+    import re
+
+    if isinstance(value, dict):
+        return [found for key, item in value.items() for found in _machine_paths(item, f"{where}.{key}")]
+    if isinstance(value, list):
+        return [found for i, item in enumerate(value) for found in _machine_paths(item, f"{where}[{i}]")]
+    if isinstance(value, str) and re.search(r"(^|\s)(/[^\s/]+/|~/|[A-Za-z]:\\)", value):
+        return [f"{where} = {value[:80]}"]
+    return []
+
+
+def test_no_tracked_json_holds_a_path_of_the_machine_that_wrote_it(tiny_checkpoints, tiny_h5):
+    """Shipped metadata names files relative to the checkpoints root or the project, datasets by name and fingerprint;
+    and what training writes now follows the same rule (the tiny checkpoints are trained in a temporary folder)."""
+    import json
+
+    tracked = subprocess.run(["git", "ls-files", "*.json"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    assert tracked
+    found = [f"{name}: {hit}" for name in tracked for hit in _machine_paths(json.loads((REPO / name).read_text()))]
+    assert not found, found[:5]
+    written = json.loads((tiny_checkpoints / "cnn" / "meta.json").read_text())
+    assert not _machine_paths(written) and written["data"]["path"] == tiny_h5.name

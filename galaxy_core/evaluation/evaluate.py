@@ -24,7 +24,7 @@ from galaxy_core.fileio import atomic_path, write_json_atomic
 from galaxy_core.inference.ensemble import EnsembleOutput, align_on_common, combine, preferences
 from galaxy_core.inference.logits import dataset_logits, softmax
 from galaxy_core.models.checkpoint import load_checkpoint
-from galaxy_core.settings import results_root
+from galaxy_core.settings import portable_record, results_root
 
 
 @dataclass
@@ -142,5 +142,5 @@ def evaluate_ensemble(rule: str, directories: list[str | Path], data: Galaxy10, 
     result = {"rule": rule, "members": [str(d) for d in directories], "preferred": scores.names[scores.preferred], "part": part,
               "tta": tta, "images": int(len(scores.indices)), "metrics": scores.metrics, "member_accuracy": scores.member_accuracy,
               "predictions_csv": str(out / "predictions.csv")}
-    write_json_atomic(out / "evaluation.json", result)
+    write_json_atomic(out / "evaluation.json", portable_record(result))  # the record keeps no machine path; stdout does
     return result

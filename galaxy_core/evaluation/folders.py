@@ -18,7 +18,7 @@ from galaxy_core.evaluation.metrics import answers_risk_coverage, compute_metric
 from galaxy_core.fileio import write_json_atomic
 from galaxy_core.inference.predictor import Predictor
 from galaxy_core.models.checkpoint import record_metrics
-from galaxy_core.settings import results_root
+from galaxy_core.settings import portable_record, results_root
 
 
 def folder_predictions(predictor: Predictor, folder: LabelledImages, tta: bool | None = None,
@@ -71,7 +71,7 @@ def evaluate_folder(checkpoints: list[str | Path], folder: LabelledImages, rule:
     result = {"rule": rule, "members": [str(c) for c in checkpoints], "preferred": scores.names[scores.preferred], **common,
               "images": int(len(scores.indices)), "metrics": scores.metrics, "member_accuracy": scores.member_accuracy,
               "predictions_csv": str(out / "predictions.csv")}
-    write_json_atomic(out / "evaluation.json", result)
+    write_json_atomic(out / "evaluation.json", portable_record(result))  # the record keeps no machine path; stdout does
     return result
 
 

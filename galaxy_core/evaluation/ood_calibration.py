@@ -19,7 +19,7 @@ from galaxy_core.evaluation.non_galaxy import non_galaxy_images
 from galaxy_core.inference.logits import batch_features_and_logits
 from galaxy_core.inference.ood import COMPONENTS, QUANTILE, OodModel, fit_ood, image_statistics, input_statistics, load_ood
 from galaxy_core.models.checkpoint import load_checkpoint, read_meta, update_meta
-from galaxy_core.settings import REPO_ROOT
+from galaxy_core.settings import REPO_ROOT, checkpoints_root
 
 TRAIN_SAMPLE = 2000
 REAL_MARGIN = 1.25  # real thresholds sit this far beyond the farthest real galaxy seen
@@ -68,7 +68,9 @@ def _training_split(directory: str | Path, meta: dict, data: Galaxy10):
     if not cross:
         return split, "its own training file"
     init = meta["recipe"].get("init")
-    base = next((Path(p) for p in (init, REPO_ROOT / str(init)) if init and (Path(p) / "meta.json").is_file()), None)
+    # recorded relative to the fine-tuned checkpoint's folder, the checkpoints root or the project (or, before, absolute)
+    places = (init, Path(directory).parent / str(init), checkpoints_root() / str(init), REPO_ROOT / str(init))
+    base = next((Path(p) for p in places if init and (Path(p) / "meta.json").is_file()), None)
     if base is not None:
         split, cross = checkpoint_split(read_meta(base), data)
         if not cross:

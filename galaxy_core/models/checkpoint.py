@@ -71,7 +71,9 @@ def save_weights(directory: str | Path, model: nn.Module, half: bool = True) -> 
 
 def save_checkpoint(directory: str | Path, model: nn.Module, meta: dict, half: bool = True) -> Path:
     """Write weights (float tensors as float16 when `half`) then metadata, each atomically."""
-    write_json_atomic(Path(directory) / META_FILE, {**meta, **save_weights(directory, model, half)})
+    from galaxy_core.settings import portable_record
+
+    write_json_atomic(Path(directory) / META_FILE, {**portable_record(meta, Path(directory).parent), **save_weights(directory, model, half)})
     return Path(directory)
 
 

@@ -38,7 +38,7 @@ from galaxy_core.models.checkpoint import META_FILE, as_shipped, save_weights, s
 from galaxy_core.models.meta_schema import check_meta
 from galaxy_core.models.recipe import Recipe
 from galaxy_core.models.registry import create_model, preprocessing_for
-from galaxy_core.settings import device_name, select_device
+from galaxy_core.settings import device_name, portable_record, select_device
 from galaxy_core.training.distributed import Distributed
 from galaxy_core.training.optim import build_optimizer, build_scheduler
 from galaxy_core.training.steps import run_epoch
@@ -253,7 +253,9 @@ def _finish(run: _Run, recipe: Recipe, data: Galaxy10, split, out: Path, torch_d
         meta["metrics"]["real_sample"] = {**compute_metrics(folder.labels, member.probabilities, smoothing), "note": folder.note}
         stages.done("real_check_set")
     meta["throughput"] = throughput(state, stages.seconds, torch_device)
-    meta = check_meta(json.loads(json.dumps(meta)), str(out / META_FILE))  # as read back: tuples are lists in JSON
+    # As read back (tuples are lists in JSON), with no path of this machine in it: relative to the checkpoints root or
+    # the project, else a name (datasets are known by their fingerprint).
+    meta = check_meta(json.loads(json.dumps(portable_record(meta, out.parent))), str(out / META_FILE))
     write_json_atomic(out / META_FILE, meta)
     for name in (STATE_TENSORS, STATE_JSON):
         (out / name).unlink(missing_ok=True)
