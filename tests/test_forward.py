@@ -97,3 +97,47 @@ def test_ood_scores_fitted_and_scored_on_one_device_agree(tiny_checkpoints, tiny
     fitted = np.concatenate(fitted)
     scored = np.array([p["ood_score"] for p in predictor.predict(np.stack([data.image(i) for i in split.val]))])
     np.testing.assert_allclose(scored, fitted, rtol=0.05, atol=0.02)
+
+
+def test_one_model_runs_one_pass_at_a_time_and_different_models_run_together():
+    """The lock is taken inside the one forward context, per model: two threads through one model never overlap (a
+    Grad-CAM hook would mix their activations); through two models they do, and every answer is the single-thread one."""
+    import threading
+    import time
+
+    import numpy as np
+    import torch
+
+    from galaxy_core.data.transforms import Preprocessing
+    from galaxy_core.inference.logits import batch_logits
+    from galaxy_core.models import create_model, get_spec
+
+    models = [create_model("cnn", get_spec("cnn").recipe.override(image_size=32)).eval() for _ in range(2)]
+    spans: list[tuple[int, float, float]] = []
+
+    def slow(model_index):
+        def hook(module, inputs, output):
+            started = time.perf_counter()
+            time.sleep(0.15)
+            spans.append((model_index, started, time.perf_counter()))
+        return hook
+
+    for i, model in enumerate(models):
+        model.head.register_forward_hook(slow(i))
+    images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    expected = [batch_logits(m, images, Preprocessing(32), torch.device("cpu")) for m in models]
+    spans.clear()
+
+    def run(choice):
+        answers, threads = {}, [threading.Thread(target=lambda k=k, m=m: answers.__setitem__(k, batch_logits(
+            models[m], images, Preprocessing(32), torch.device("cpu")))) for k, m in enumerate(choice)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert all(torch.allclose(answers[k], expected[m]) for k, m in enumerate(choice))
+        (_, a_start, a_end), (_, b_start, b_end) = spans[-2:]
+        return a_start < b_end and b_start < a_end  # the two passes' hooks overlapped in time
+
+    assert not run([0, 0]), "one model: the second pass waits for the first"
+    assert run([0, 1]), "two models: neither waits for the other"

@@ -36,7 +36,7 @@ def loaded_model(checkpoint: str):
     """(model, meta) of one checkpoint, loaded once per process and shared by every page and ensemble.
 
     One copy of each model, not one per page or per ensemble: the five demo models take about 200 MB.
-    Whoever runs a shared model holds `galaxy_core.inference.logits.MODEL_LOCK`.
+    Every pass through a model holds that model's own lock (`galaxy_core.inference.forward.inference`), whoever calls it.
     """
     return _loaded_model(str(checkpoint), weights_stamp(str(checkpoint)))
 

@@ -14,7 +14,6 @@ from galaxy_core.data.labelled_images import LabelledImages, real_sample
 from galaxy_core.evaluation.evaluate import ModelPredictions, predict_checkpoint, score_ensemble
 from galaxy_core.evaluation.folders import check_set_answers, folder_predictions
 from galaxy_core.evaluation.metrics import compute_metrics, kl_smoothing
-from galaxy_core.inference.logits import MODEL_LOCK
 from galaxy_core.inference.predictor import Predictor
 
 
@@ -22,8 +21,7 @@ from galaxy_core.inference.predictor import Predictor
 def checkpoint_test_scores(checkpoint: str, data_path: str, fingerprint: str) -> dict:
     """Per-image test predictions of one checkpoint on the dataset in use, and their metrics."""
     data = Galaxy10(data_path)
-    with MODEL_LOCK:
-        predictions, context = predict_checkpoint(checkpoint, data, "test", loaded=loaded_model(checkpoint))
+    predictions, context = predict_checkpoint(checkpoint, data, "test", loaded=loaded_model(checkpoint))
     return {"indices": predictions.indices, "labels": predictions.labels, "probabilities": predictions.probabilities,
             "metrics": compute_metrics(predictions.labels, predictions.probabilities, kl_smoothing(context["meta"]["recipe"])),
             "meta": context["meta"], "cross_dataset": context["cross_dataset"]}

@@ -14,7 +14,6 @@ from galaxy_core.data.cutouts import CUTOUT_URL_ENV, DEFAULT_CUTOUT_URL, DEFAULT
 from galaxy_core.data.galaxy10 import Galaxy10
 from galaxy_core.errors import UserError, one_sentence
 from galaxy_core.evaluation.similarity import dataset_embeddings, image_embedding, neighbours
-from galaxy_core.inference.logits import MODEL_LOCK
 
 MAX_POSITIONS = 20
 VIEWER = "https://www.legacysurvey.org/viewer?ra={ra:.5f}&dec={dec:.5f}&layer=ls-dr10&zoom=15"
@@ -53,16 +52,14 @@ def _cutout(ra: float, dec: float, pixscale: float, service: str) -> tuple[np.nd
 @st.cache_resource(show_spinner="Computing the dataset's embeddings for this model (once)...", max_entries=4)
 def _embeddings(checkpoint: str, data_path: str, fingerprint: str) -> np.ndarray:
     model, meta = loaded_model(checkpoint)
-    with MODEL_LOCK:
-        return np.asarray(dataset_embeddings(checkpoint, model, meta, Galaxy10(data_path), torch.device("cpu")))
+    return np.asarray(dataset_embeddings(checkpoint, model, meta, Galaxy10(data_path), torch.device("cpu")))
 
 
 def similar_galaxies(checkpoint: str, data: Galaxy10, pixels: np.ndarray, k: int = 8, exclude: int | None = None) -> list[dict]:
     """The k dataset galaxies nearest to `pixels` in the checkpoint's latent space, nearest first."""
     embeddings = _embeddings(checkpoint, str(data.path), data.fingerprint())
     model, meta = loaded_model(checkpoint)
-    with MODEL_LOCK:
-        query = image_embedding(model, pixels, meta, torch.device("cpu"))
+    query = image_embedding(model, pixels, meta, torch.device("cpu"))
     return neighbours(embeddings, data.labels, query, k, exclude)
 
 

@@ -5,7 +5,8 @@ in the registry's classes; docs/explanations.md measures why those). A map is ke
 (`cells`, so "empty" and "flat" are decided before any upsampling or rescaling) and placed on the full cutout over
 the part of it the model saw.
 
-Safe when two users ask at once: `MODEL_LOCK` serialises the hooks with every other pass through a shared model,
+Safe when two users ask at once: the model's own lock (held by `inference`) serialises the hooks with every other
+pass through that model,
 the context manager removes them, and the model's train/eval mode is restored afterwards.
 """
 from __future__ import annotations
@@ -24,7 +25,6 @@ from galaxy_core.classes import CLASS_NAMES
 from galaxy_core.data.transforms import Preprocessing
 from galaxy_core.errors import UserError
 from galaxy_core.inference.forward import inference, model_input
-from galaxy_core.inference.logits import MODEL_LOCK
 
 METHODS = {"gradcam": GradCAM, "gradcam++": GradCAMPlusPlus, "hirescam": HiResCAM, "layercam": LayerCAM,
            "xgradcam": XGradCAM, "eigencam": EigenCAM}
@@ -98,7 +98,7 @@ def explain(model: nn.Module, images, preprocessing: Preprocessing, method: str 
     images = images[None] if images.ndim == 3 else images
     per_image = [targets] * len(images) if targets is None or np.isscalar(targets) else list(targets)
     out = []
-    with MODEL_LOCK, inference(model, device, grad=True) as device:  # the one forward pass, with gradients
+    with inference(model, device, grad=True) as device:  # the one forward pass, with gradients, the model's lock held
         try:
             for start in range(0, len(images), BATCH):
                 out += _explain_batch(model, images[start:start + BATCH], per_image[start:start + BATCH], preprocessing, method,

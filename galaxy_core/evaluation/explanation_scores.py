@@ -12,7 +12,6 @@ from torch import nn
 from galaxy_core.data.transforms import Preprocessing
 from galaxy_core.evaluation.explain import Explanation, energy_share, on_cutout, peak
 from galaxy_core.inference.forward import inference, model_input
-from galaxy_core.inference.logits import MODEL_LOCK
 
 REMOVED_SHARE = 0.2  # the most relevant 20% of the model's input pixels, against a random 20%
 
@@ -53,7 +52,7 @@ def faithfulness(model: nn.Module, images: np.ndarray, preprocessing: Preprocess
     targets = [ClassifierOutputSoftmaxTarget(e.predicted if e.target is None else e.target) for e in explanations]
     metric = PerturbationConfidenceMetric(RemoveMostRelevantFirst(100 * (1 - REMOVED_SHARE), NoisyLinearImputer()))
     torch.manual_seed(seed)  # the imputer adds noise
-    with MODEL_LOCK, inference(model, device) as device:
+    with inference(model, device) as device:
         x = model_input(images, preprocessing, device)
         after_relevant = metric(x, relevant, targets, model, return_diff=False)
         after_random = metric(x, random_maps, targets, model, return_diff=False)

@@ -7,7 +7,7 @@ from importlib import import_module
 _WHERE = {
     "RULES": "ensemble", "combine": "ensemble",
     "dihedral_views": "forward", "forward": "forward", "inference": "forward",
-    "MODEL_LOCK": "logits", "batch_logits": "logits", "dataset_logits": "logits", "reconstructions": "logits", "softmax": "logits",
+    "batch_logits": "logits", "dataset_logits": "logits", "reconstructions": "logits", "softmax": "logits",
     "Predictor": "predictor",
 }
 __all__ = sorted(_WHERE)

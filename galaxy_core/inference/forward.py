@@ -8,6 +8,7 @@ scored against features computed another way.
 from __future__ import annotations
 
 import threading
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -19,6 +20,20 @@ from galaxy_core.data.transforms import Preprocessing, preprocess
 
 AUTOCAST_DTYPE = torch.bfloat16
 _open = threading.local()  # how many `inference` contexts this thread is inside (tests check every pass is)
+
+
+_LOCKS: "weakref.WeakKeyDictionary[nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def model_lock(model: nn.Module) -> threading.RLock:
+    """The lock of one model: a pass through it (and Grad-CAM's hooks on it) excludes other threads' passes through the
+    same model only, so scoring one model never waits for another. Re-entrant: Grad-CAM runs the model inside its pass."""
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(model)
+        if lock is None:
+            lock = _LOCKS[model] = threading.RLock()
+        return lock
 
 
 def in_inference() -> bool:
@@ -43,23 +58,25 @@ def model_input(images, preprocessing: Preprocessing, device: torch.device | str
 
 @contextmanager
 def inference(model: nn.Module, device: torch.device | str, grad: bool = False):
-    """Eval mode (restored afterwards), the model on `device` (channels-last on CUDA), gradients off unless `grad`
-    (Grad-CAM needs them), and bfloat16 autocast on CUDA."""
+    """The model's own lock held (a model shared between threads, as the dashboard's are, runs one pass at a time), eval
+    mode (restored afterwards), the model on `device` (channels-last on CUDA), gradients off unless `grad` (Grad-CAM
+    needs them), and bfloat16 autocast on CUDA."""
     device = torch.device(device)
-    was_training = model.training
-    if device.type == "cuda":
-        model.to(device, memory_format=torch.channels_last)
-    else:
-        model.to(device)
-    model.eval()
-    _open.depth = getattr(_open, "depth", 0) + 1
-    try:
-        with torch.set_grad_enabled(grad), torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPE,
-                                                          enabled=device.type == "cuda"):
-            yield device
-    finally:
-        _open.depth -= 1
-        model.train(was_training)
+    with model_lock(model):
+        was_training = model.training
+        if device.type == "cuda":
+            model.to(device, memory_format=torch.channels_last)
+        else:
+            model.to(device)
+        model.eval()
+        _open.depth = getattr(_open, "depth", 0) + 1
+        try:
+            with torch.set_grad_enabled(grad), torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPE,
+                                                              enabled=device.type == "cuda"):
+                yield device
+        finally:
+            _open.depth -= 1
+            model.train(was_training)
 
 
 def dihedral_views(x: torch.Tensor) -> list[torch.Tensor]:

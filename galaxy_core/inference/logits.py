@@ -1,7 +1,6 @@
 """Logits and probabilities for dataset images or decoded uploads, through the one preprocessing path."""
 from __future__ import annotations
 
-import threading
 from typing import Callable
 
 import numpy as np
@@ -13,11 +12,6 @@ from galaxy_core.data.prepared import input_batches
 from galaxy_core.data.transforms import Preprocessing
 from galaxy_core.errors import UserError
 from galaxy_core.inference.forward import forward, reconstruct
-
-# Held while a model that may be shared between threads (the dashboard's) runs: Grad-CAM hooks a
-# model's layers, and another thread's forward pass through them would mix into its activations.
-MODEL_LOCK = threading.RLock()
-
 
 def batch_logits(model: nn.Module, images, preprocessing: Preprocessing, device: torch.device, tta: bool = False) -> torch.Tensor:
     """uint8 (N, H, W, 3) -> logits (N, 10) on the CPU; with `tta`, the mean of the 8 views' logits."""

@@ -16,7 +16,7 @@ from galaxy_core.classes import CLASS_NAMES
 from galaxy_core.data.transforms import Preprocessing
 from galaxy_core.errors import UserError
 from galaxy_core.inference.ensemble import combine, preferences
-from galaxy_core.inference.logits import MODEL_LOCK, batch_features_and_logits, batch_logits, softmax
+from galaxy_core.inference.logits import batch_features_and_logits, batch_logits, softmax
 from galaxy_core.inference.ood import OodModel, input_statistics, load_ood
 from galaxy_core.models.checkpoint import load_checkpoint
 
@@ -65,8 +65,8 @@ class Predictor:
         """uint8 (N, H, W, 3) -> each member's (N, 10) probabilities (with `tta`, over the 8 rotations/flips;
         by default as the Predictor was built, like `predict`)."""
         tta = self.tta if tta is None else tta
-        with MODEL_LOCK:  # the members may be shared with Grad-CAM, whose hooks must see only its own pass
-            return [softmax(batch_logits(m.model, images, m.preprocessing, self.device, tta).numpy()) for m in self.members]
+        # each pass holds its model's own lock (inference.forward): a member shared with Grad-CAM waits for its hooks
+        return [softmax(batch_logits(m.model, images, m.preprocessing, self.device, tta).numpy()) for m in self.members]
 
     def predict(self, images: np.ndarray) -> list[dict]:
         """uint8 (N, 256, 256, 3) -> per image: label, class, confidence, probabilities, source, members,
@@ -81,8 +81,7 @@ class Predictor:
 
     def answer(self, images: np.ndarray) -> tuple[list[dict], list[np.ndarray], list[np.ndarray]]:
         """`predict`'s answers, each member's latent features (N, D) and each member's probabilities (N, 10), from one pass."""
-        with MODEL_LOCK:
-            passes = [batch_features_and_logits(m.model, images, m.preprocessing, self.device, self.tta) for m in self.members]
+        passes = [batch_features_and_logits(m.model, images, m.preprocessing, self.device, self.tta) for m in self.members]
         probabilities = [softmax(logits) for _, logits in passes]
         member_ood = [m.ood.scores(features, input_statistics(images, m.preprocessing))
                       if m.ood is not None else None for m, (features, _) in zip(self.members, passes)]
