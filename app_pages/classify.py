@@ -10,7 +10,7 @@ from galaxy_core.dashboard.data_source import require_dataset
 from galaxy_core.dashboard.explanations import show_maps
 from galaxy_core.dashboard.image_sources import DATASET, SOURCES, Item, gather
 from galaxy_core.dashboard.scores import check_set_record
-from galaxy_core.dashboard.loaded_models import loaded_model, predictor, recorded_default, require_checkpoints
+from galaxy_core.dashboard.loaded_models import default_choice, loaded_model, predictor, require_checkpoints
 from galaxy_core.dashboard.sky import show_similar
 from galaxy_core.errors import UserError
 from galaxy_core.evaluation.metrics import accuracy_summary, confidence_trust
@@ -19,20 +19,21 @@ from galaxy_core.inference.ensemble import RULES
 
 def choose_models(model_labels: dict) -> tuple[list[str], str | None, bool]:
     """The models, preselected as the recorded default answer (checkpoints/default.json) where there is one."""
-    recorded = recorded_default()
-    preselected = [str(c) for c in recorded.checkpoints] if recorded else list(model_labels)[:1]
+    choice = default_choice()
+    recorded = choice.recorded if choice else None
+    preselected = [str(c) for c in choice.checkpoints] if choice else list(model_labels)[:1]
     left, right = st.columns([2, 1])
     chosen = left.multiselect("Models", list(model_labels), default=[c for c in preselected if c in model_labels], format_func=model_labels.get,
                               key="classify_models", help="One model, or several combined by an ensemble rule.")
     rule = right.selectbox("Ensemble rule", RULES, key="classify_rule", disabled=len(chosen) < 2,
-                           index=RULES.index(recorded.rule) if recorded and recorded.rule else 0,
+                           index=RULES.index(choice.rule) if choice and choice.rule else 0,
                            help="agreement: the second study's rule; soft: mean probabilities; f1_weighted: per-class validation F1 weights.")
     if recorded:
         say_default(recorded)
     if not chosen:
         st.warning("Choose at least one model.")
         st.stop()
-    tta = st.toggle("Average over the 8 rotations and flips", value=recorded.tta if recorded else True, key="classify_tta",
+    tta = st.toggle("Average over the 8 rotations and flips", value=choice.tta if choice else False, key="classify_tta",
                     help="A galaxy has no up or down: each model sees the image turned by 0, 90, 180 and 270 degrees, and mirrored, "
                          "and its probabilities are averaged (8 times the compute; docs/benchmarks.md measures what it changes).")
     return chosen, (rule if len(chosen) > 1 else None), tta

@@ -10,7 +10,7 @@ from galaxy_core.classes import CLASSES
 from galaxy_core.dashboard import labelling
 from galaxy_core.dashboard.explanations import explanation_maps
 from galaxy_core.dashboard.latent_view import from_uploads
-from galaxy_core.dashboard.loaded_models import predictor, recorded_default, require_checkpoints
+from galaxy_core.dashboard.loaded_models import default_choice, predictor, require_checkpoints
 from galaxy_core.data.images import STRETCHES, display_stretch, load_image
 from galaxy_core.data.label_store import NOT_GALAXY, SKIP
 from galaxy_core.errors import UserError
@@ -22,9 +22,10 @@ from galaxy_core.settings import checkpoints_root, public_mode
 st.title("Label galaxies")
 public = public_mode()
 model_labels = require_checkpoints()
-recorded = recorded_default()
-checkpoints = tuple(str(c) for c in recorded.checkpoints) if recorded else tuple(list(model_labels)[:1])
-rule = recorded.rule if recorded else None
+choice = default_choice()
+recorded = choice.recorded if choice else None
+checkpoints = tuple(str(c) for c in choice.checkpoints) if choice else tuple(list(model_labels)[:1])
+rule = choice.rule if choice else None
 st.caption(f"The queue is ranked by {'the recorded default answer' if recorded else 'the first checkpoint'} "
            f"({len(checkpoints)} model{'s' if len(checkpoints) > 1 else ''}{f', {rule}' if rule else ''}). Answers are written at once: "
            + ("a visitor's answers stay in this browser session only." if public else "a reload, a second tab or a crash loses nothing."))

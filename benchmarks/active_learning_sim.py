@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 from galaxy_core.classes import CLASS_NAMES  # noqa: E402
 from galaxy_core.data.labelled_images import real_sample  # noqa: E402
 from galaxy_core.evaluation.labelling_queue import STRATEGIES, order, scores  # noqa: E402
-from galaxy_core.inference.default_answer import default_models  # noqa: E402
+from galaxy_core.inference.default_answer import default_answer  # noqa: E402
 from galaxy_core.inference.predictor import Predictor  # noqa: E402
 from galaxy_core.settings import checkpoints_root  # noqa: E402
 from galaxy_core.training.adapt import METHODS, LabelledFeatures, choose_member, fit_head, labelled_features  # noqa: E402
@@ -78,7 +78,8 @@ def main() -> None:
         return
     from sklearn.model_selection import StratifiedKFold
 
-    checkpoints, rule, _ = default_models(checkpoints_root())
+    choice = default_answer(checkpoints_root())
+    checkpoints, rule = choice.checkpoints, choice.rule
     predictor = Predictor(checkpoints, rule)
     folder = real_sample()
     started = time.perf_counter()

@@ -45,16 +45,16 @@ def test_classify_offers_the_real_galaxies_with_their_true_class(app, with_check
     assert "**True class:** Disturbed" in " ".join(m.value for m in at.markdown)
 
 
-def test_classify_averages_the_eight_views_unless_switched_off(app, with_checkpoints):
+def test_classify_averages_the_eight_views_when_switched_on(app, with_checkpoints):
     at = app.run()
     at.switch_page("app_pages/classify.py").run()
-    assert at.toggle(key="classify_tta").value is True
+    assert at.toggle(key="classify_tta").value is False, "no default recorded: off, as `predict` and the API start"
     at.radio(key="classify_source").set_value("From the dataset").run()
-    averaged = probability_bars(at)
-    at.toggle(key="classify_tta").set_value(False).run()
+    as_given = probability_bars(at)
+    at.toggle(key="classify_tta").set_value(True).run()
     assert not at.exception, at.exception
     assert at.metric[0].label == "Predicted class"
-    assert len(averaged) == 10 and probability_bars(at) != averaged, "the image as given scores otherwise than the 8-view mean"
+    assert len(as_given) == 10 and probability_bars(at) != as_given, "the 8-view mean scores otherwise than the image as given"
 
 
 def probability_bars(at) -> list[float]:

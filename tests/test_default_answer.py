@@ -14,7 +14,7 @@ from galaxy_core.data.labelled_images import real_sample
 from galaxy_core.errors import UserError
 from galaxy_core.evaluation.default_choice import Candidate, choose, measure_candidates, measurement
 from galaxy_core.evaluation.metrics import confidence_trust, risk_coverage
-from galaxy_core.inference.default_answer import DEFAULT_FILE, NoDefault, default_models, read_default, write_default
+from galaxy_core.inference.default_answer import DEFAULT_FILE, NoDefault, default_answer, read_default, write_default
 
 GALAXY = REPO / "galaxy_core/data/real_sample/g10_c0_r0.jpg"
 
@@ -76,14 +76,20 @@ def test_a_default_naming_a_missing_checkpoint_is_not_used(recorded, tmp_path):
     root, _, _ = recorded
     for name in ("cnn", "efficientnet_b0"):
         shutil.copytree(root / name, tmp_path / name)
-    write_default(tmp_path, ["cnn", "efficientnet_b0"], "soft", False, {}, [], [])
-    assert [m.name for m in default_models(tmp_path)[0]] == ["cnn", "efficientnet_b0"]
+    write_default(tmp_path, ["cnn", "efficientnet_b0"], "soft", True, {}, [], [])
+    choice = default_answer(tmp_path)
+    assert [m.name for m in choice.checkpoints] == ["cnn", "efficientnet_b0"] and choice.rule == "soft" and choice.tta
+    assert choice.is_exactly(choice.checkpoints, "soft", True)
+    assert not choice.is_exactly(choice.checkpoints, "agreement", True) and not choice.is_exactly(choice.checkpoints, "soft", False)
+    with pytest.raises(NoDefault):  # a server that serves only one of them cannot give the recorded answer
+        default_answer(tmp_path, available={"cnn"})
     shutil.rmtree(tmp_path / "cnn")
-    models, rule, used = default_models(tmp_path)  # one checkpoint left: that one
-    assert [m.name for m in models] == ["efficientnet_b0"] and rule is None and used is None
+    choice = default_answer(tmp_path)  # one checkpoint left: that one
+    assert [m.name for m in choice.checkpoints] == ["efficientnet_b0"] and choice.rule is None and choice.recorded is None
+    assert not choice.is_exactly(choice.checkpoints, None, False), "the only checkpoint is not a recorded default"
     shutil.copytree(root / "cnn", tmp_path / "other")
     with pytest.raises(NoDefault, match="names cnn, which is not there"):
-        default_models(tmp_path)
+        default_answer(tmp_path)
 
 
 def test_predict_without_model_flags_gives_the_recorded_default(recorded, monkeypatch):
@@ -120,6 +126,9 @@ def test_the_api_answers_with_the_default_when_no_model_is_named(recorded):
     assert answer["default"] is True and answer["model"] == (names if len(names) > 1 else names[0]) and answer["ensemble"] == chosen.rule
     listed = api.get("/models").json()["default"]
     assert listed["recorded"] is True and listed["models"] == names and listed["measured"]["of"] == 60
+    assert listed["tta"] is False and answer["predictions"][0]["tta"] is False, "averaging as recorded (off), as the CLI does"
+    changed = api.post("/predict", files=[("file", ("galaxy.jpg", GALAXY.read_bytes(), "image/jpeg"))], params={"tta": "true"}).json()
+    assert changed["default"] is False and changed["predictions"][0]["tta"] is True, "a request that changes the default is not called it"
 
 
 def test_the_classify_page_preselects_the_default_and_says_how_far_to_trust_an_answer(app, recorded, monkeypatch):

@@ -29,6 +29,9 @@ def served(tiny_checkpoints, tmp_path_factory):
     shutil.copytree(tiny_checkpoints / "efficientnet_b0", root / "efficientnet_b0")
     shutil.copytree(tiny_checkpoints / "cnn", root / "efficientnet_b2")
     shutil.copytree(tiny_checkpoints / "cnn", root / "cnn")
+    from galaxy_core.inference.default_answer import write_default
+
+    write_default(root, ["efficientnet_b2"], None, False, {}, [], [])  # the study's Model New answers unnamed requests
     return root
 
 
@@ -54,9 +57,18 @@ def test_health_and_models(served):
     assert api.get("/docs").status_code == 200 and "/predict2" in api.get("/openapi.json").json()["paths"]
 
 
-def test_predict_defaults_to_model_new_and_has_the_cli_fields(served):
-    answer = client(served).post("/predict", files=[image_file()]).json()
-    assert answer["model"] == "efficientnet_b2" and answer["ensemble"] is None
+def test_predict_without_a_recorded_default_says_so_and_has_the_cli_fields(served, tmp_path):
+    """The service decides the default as the command line does (default_answer): three checkpoints and nothing
+    recorded is one sentence (naming no server path), not a silent fallback to one model."""
+    bare = tmp_path / "bare"
+    shutil.copytree(served, bare, ignore=shutil.ignore_patterns("default.json"))
+    api = client(bare)
+    refused = api.post("/predict", files=[image_file()])
+    assert str(tmp_path) not in refused.text
+    assert refused.status_code == 400 and "no recorded default answer" in refused.json()["error"] and "?model=" in refused.json()["error"]
+    assert api.get("/models").json()["default"]["recorded"] is False
+    answer = api.post("/predict", files=[image_file()], params={"model": "efficientnet_b2"}).json()
+    assert answer["model"] == "efficientnet_b2" and answer["ensemble"] is None and answer["default"] is False
     prediction = answer["predictions"][0]
     assert {"label", "class", "confidence", "probabilities", "members", "source", "ood", "ood_score", "file", "notes"} <= set(prediction)
     assert prediction["file"] == "galaxy.jpg" and abs(sum(prediction["probabilities"].values()) - 1) < 1e-4

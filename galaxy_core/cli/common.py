@@ -56,24 +56,26 @@ def default_checkpoints() -> list:
     return found
 
 
-def chosen_models(checkpoint: str | None, listed: list, rule: str | None) -> tuple[list, str | None, bool]:
+def chosen_models(checkpoint: str | None, listed: list, rule: str | None, tta: bool | None = None) -> tuple[list, str | None, bool, bool]:
     """The models a command runs: --checkpoint DIR; --ensemble RULE over --checkpoints (default: every checkpoint);
-    or, with no model flags, the recorded default answer. Returns (checkpoints, rule, whether it is the default)."""
-    from galaxy_core.inference.default_answer import default_models
+    or, with no model flags, the default answer (`default_answer`). `tta` None: as the default records it (off for
+    named models). Returns (checkpoints, rule, tta, whether the answer is exactly the recorded default)."""
+    from galaxy_core.inference.default_answer import default_answer
     from galaxy_core.settings import checkpoints_root
 
     if checkpoint and (rule or listed):
         raise UserError("Give either --checkpoint DIR or --ensemble RULE [--checkpoints DIR ...], not both.")
     if checkpoint:
-        return [checkpoint], None, False
+        return [checkpoint], None, bool(tta), False
     if listed or rule:
         checkpoints = listed or default_checkpoints()
         if len(checkpoints) > 1 and not rule:
             raise UserError("Several checkpoints and no ensemble rule: add --ensemble agreement|soft|f1_weighted, or give one --checkpoint.")
-        return checkpoints, rule, False
+        return checkpoints, rule, bool(tta), False
     default_checkpoints()  # none at all: say how to train one
-    checkpoints, rule, recorded = default_models(checkpoints_root())
-    return checkpoints, rule, recorded is not None
+    choice = default_answer(checkpoints_root())
+    tta = choice.tta if tta is None else tta
+    return choice.checkpoints, choice.rule, tta, choice.is_exactly(choice.checkpoints, choice.rule, tta)
 
 
 def remedy(exc: UserError) -> str:

@@ -88,7 +88,7 @@ def _images_and_checkpoints(args) -> tuple[list[str], list, str | None]:
     listed = [p for p in listed if p not in images]
     if not images:
         raise UserError("explain needs at least one image file (JPEG, PNG or FITS).")
-    checkpoints, rule, _ = chosen_models(args.checkpoint, listed, args.ensemble)
+    checkpoints, rule, _, _ = chosen_models(args.checkpoint, listed, args.ensemble)
     return images, checkpoints, rule
 
 

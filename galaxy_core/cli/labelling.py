@@ -35,7 +35,7 @@ def _predictor(args, base: bool = False):
     from galaxy_core.models.checkpoint import read_meta
     from galaxy_core.settings import select_device
 
-    checkpoints, rule, by_default = chosen_models(args.checkpoint, args.checkpoints or [], args.ensemble)
+    checkpoints, rule, _, by_default = chosen_models(args.checkpoint, args.checkpoints or [], args.ensemble, tta=False)
     adapted = read_meta(checkpoints[0]).get("adapted") if base and len(checkpoints) == 1 else None
     if adapted:
         from galaxy_core.settings import checkpoints_root

@@ -1,6 +1,7 @@
 """Prediction commands: predict (image files, a sky position, a catalogue) and similar."""
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
@@ -32,8 +33,8 @@ def cmd_predict(args) -> dict:
         raise UserError("--out is for catalogue runs: add --catalog CSV.")
     if not images and not sky and not args.catalog:
         raise UserError("predict needs at least one image file, --ra RA --dec DEC, or --catalog CSV --out FILE.")
-    checkpoints, rule, by_default = chosen_models(args.checkpoint, listed, args.ensemble)
-    predictor = Predictor(checkpoints, rule, device=str(select_device(args.device)), tta=args.tta)
+    checkpoints, rule, tta, by_default = chosen_models(args.checkpoint, listed, args.ensemble, args.tta)
+    predictor = Predictor(checkpoints, rule, device=str(select_device(args.device)), tta=tta)
     answered_by = {"checkpoints": [str(c) for c in checkpoints], "ensemble": rule, "default": by_default}
     if args.catalog:
         return _predict_catalogue(args, predictor, answered_by)
@@ -159,7 +160,9 @@ def add_commands(commands) -> None:
     pr.add_argument("--checkpoints", nargs="+")
     pr.add_argument("--device", default="auto", choices=DEVICES)
     pr.add_argument("--json", action="store_true", help="include every class's probability")
-    pr.add_argument("--tta", action="store_true", help="average each model's probabilities over the 8 rotations/flips (8x the compute)")
+    pr.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                    help="average each model's probabilities over the 8 rotations/flips (8x the compute); default: as the "
+                         "recorded default answer does without model flags, else off")
     pr.add_argument("--ra", type=float, help="classify the Legacy Surveys cutout at this RA (degrees, with --dec)")
     pr.add_argument("--dec", type=float, help="... and this Dec (degrees)")
     pr.add_argument("--cutout-url", help="the cutout service (default: $GALAXY_CUTOUT_URL, else the Legacy Surveys viewer)")

@@ -7,7 +7,7 @@ import streamlit as st
 
 from galaxy_core.errors import UserError
 from galaxy_core.evaluation.metrics import accuracy_summary
-from galaxy_core.inference.default_answer import DefaultAnswer, read_default
+from galaxy_core.inference.default_answer import DefaultAnswer, DefaultChoice, default_answer
 from galaxy_core.inference.predictor import Predictor
 from galaxy_core.models.checkpoint import WEIGHTS_FILE, find_checkpoints, load_checkpoint, read_meta
 from galaxy_core.settings import checkpoints_root
@@ -46,13 +46,19 @@ def predictor(checkpoints: tuple[str, ...], rule: str | None, tta: bool = False)
     return Predictor(list(checkpoints), rule, device="cpu", load=loaded_model, tta=tta)
 
 
-def recorded_default() -> DefaultAnswer | None:
-    """The recorded default answer (checkpoints/default.json) when every checkpoint it names is there; else None."""
+def default_choice() -> DefaultChoice | None:
+    """The default answer as the command line and the service take it (`default_answer`); None where there is none
+    (several checkpoints and no usable record): the pages then start from their first model, without averaging."""
     try:
-        recorded = read_default(checkpoints_root())
+        return default_answer(checkpoints_root())
     except UserError:
         return None
-    return recorded if recorded is not None and not recorded.missing else None
+
+
+def recorded_default() -> DefaultAnswer | None:
+    """The record behind the default answer (its measurement and check-set confidences), where it is the one in force."""
+    choice = default_choice()
+    return choice.recorded if choice else None
 
 
 def checkpoint_labels() -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 `scripts/choose_default.py` measures the candidates on the real check set and writes the winner, with that
 measurement and the check-set confidences behind it, to `default.json` at the top of the checkpoints root.
-The command line's `predict`, the API's `/predict` and the Classify page all read it through `default_models`.
+The command line, every route of the service and every page decide it through `default_answer`.
 """
 from __future__ import annotations
 
@@ -95,21 +95,39 @@ def restore_previous_default(root: str | Path) -> bool:
     return True
 
 
-def default_models(root: str | Path) -> tuple[list[Path], str | None, DefaultAnswer | None]:
-    """The checkpoints and rule to use when none are named: the recorded default where all its checkpoints are there,
-    else the only checkpoint. Several checkpoints and no usable default is an error in the core's terms; each
-    surface words its own remedy."""
+@dataclass(frozen=True)
+class DefaultChoice:
+    """The answer a caller that names no model gets: checkpoints, rule and 8-view averaging, and the record it comes
+    from (None where no default is recorded and the root's only checkpoint answers)."""
+
+    checkpoints: list[Path]
+    rule: str | None
+    tta: bool
+    recorded: DefaultAnswer | None
+
+    def is_exactly(self, checkpoints, rule: str | None, tta: bool) -> bool:
+        """Whether an answer by these models, rule and averaging *is* the recorded default (`"default": true`); a request
+        that changes any part of it is answered as what it is."""
+        return (self.recorded is not None and [Path(c).name for c in checkpoints] == list(self.recorded.names)
+                and rule == self.rule and bool(tta) == self.tta)
+
+
+def default_answer(root: str | Path, available=None) -> DefaultChoice:
+    """The one place that decides the default answer, for the command line, every route of the service and every page:
+    the recorded default where all its checkpoints are there (and, given `available`, served), else the only
+    checkpoint. Several checkpoints and no usable default is `NoDefault`; each surface words its own remedy."""
     recorded = read_default(root)
-    if recorded is not None and not recorded.missing:
-        return recorded.checkpoints, recorded.rule, recorded
+    if recorded is not None and not recorded.missing and (available is None or all(n in available for n in recorded.names)):
+        return DefaultChoice(recorded.checkpoints, recorded.rule, recorded.tta, recorded)
     found = find_checkpoints(root)
     if len(found) == 1:
-        return found, None, None
+        return DefaultChoice(found, None, False, None)
     if not found:
         raise UserError(f"No checkpoints in {root}.")
+    missing = recorded.missing if recorded else []
     raise NoDefault(f"{len(found)} checkpoints in {root} and no recorded default answer"
-                    + (f" ({DEFAULT_FILE} names {', '.join(recorded.missing)}, which {'is' if len(recorded.missing) == 1 else 'are'} not there)"
-                       if recorded else ""))
+                    + (f" ({DEFAULT_FILE} names {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not there)"
+                       if missing else ""))
 
 
 class NoDefault(UserError):

@@ -36,7 +36,7 @@ from galaxy_core.data.images import MAX_BYTES, load_image
 from galaxy_core.errors import UserError, one_sentence
 from galaxy_core.evaluation.explain import explain_prediction, overlay
 from galaxy_core.evaluation.metrics import check_set_interval
-from galaxy_core.inference.default_answer import read_default
+from galaxy_core.inference.default_answer import NoDefault, default_answer, read_default
 from galaxy_core.inference.ensemble import RULES
 from galaxy_core.inference.predictor import Predictor
 from galaxy_core.models.checkpoint import find_checkpoints, load_checkpoint, read_meta
@@ -47,8 +47,10 @@ API_KEY_ENV = "GALAXY_API_KEY"
 SETTINGS_ENV = "GALAXY_SERVE_"  # prefix: GALAXY_SERVE_MAX_BATCH=16 ... (how `serve --workers N` reaches each worker)
 # The second study's routes: "Model Old" (B0), "Model New" (B2), and their agreement ensemble preferring B0.
 MODEL_OLD, MODEL_NEW = "efficientnet_b0", "efficientnet_b2"
-DEFAULT_HELP = "checkpoint name, repeatable (default: the recorded default answer, checkpoints/default.json; without one, efficientnet_b2)"
-TTA_HELP = "average each model's probabilities over the 8 rotations/flips of the image (8x the compute)"
+DEFAULT_HELP = ("checkpoint name, repeatable (default: the recorded default answer, checkpoints/default.json, as the command line "
+                "and the pages take it; without one, the only checkpoint, else a 400 saying so)")
+TTA_HELP = ("average each model's probabilities over the 8 rotations/flips of the image (8x the compute); default: as the "
+            "recorded default answer does when no model is named, else off")
 
 
 @dataclass(frozen=True)
@@ -124,16 +126,18 @@ class _Models:
                 batcher = self._batchers.setdefault(key, Batcher(predictor, self.backlog, self.settings.max_batch, self.settings.max_wait_ms))
         return batcher
 
-    def default_route(self, ensemble: str | None) -> tuple[list[str], str | None, bool]:
-        """The models a request that names none gets: the recorded default answer (checkpoints/default.json) where
-        all its checkpoints are on this server, else the second study's "Model New". (names, rule, whether the default)"""
+    def default_route(self, ensemble: str | None = None, tta: bool | None = None) -> tuple[list[str], str | None, bool, bool]:
+        """The models a request that names none gets: the default answer (`default_answer`, as the command line and the
+        pages take it), with the request's ensemble rule and averaging where it gives them. (names, rule, tta, whether
+        the answer is exactly the recorded default)"""
         try:
-            recorded = read_default(self.root)
-        except UserError:
-            recorded = None  # GET /models reports it; classifying goes on with Model New
-        if recorded is not None and not recorded.missing and all(name in self.available for name in recorded.names):
-            return list(recorded.names), ensemble or recorded.rule, True
-        return [MODEL_NEW], ensemble, False
+            choice = default_answer(self.root, self.available)
+        except NoDefault:  # its message names the server's folder: a visitor gets the sentence without it
+            raise UserError(f"This server holds {len(self.available)} models and no recorded default answer: name the model "
+                            "with ?model=NAME (GET /models lists them), or record a default with scripts/choose_default.py.") from None
+        rule = ensemble or choice.rule
+        tta = choice.tta if tta is None else tta
+        return [Path(c).name for c in choice.checkpoints], rule, tta, choice.is_exactly(choice.checkpoints, rule, tta)
 
     def health(self) -> dict:
         """What /health reports: the version, the device, the models available and loaded, the queue and the batches run."""
@@ -285,9 +289,13 @@ def _add_information_routes(app: FastAPI, models: _Models) -> None:
 
     @app.get("/models")
     def list_models() -> dict:
-        names, rule, recorded = models.default_route(None)
+        try:
+            names, rule, tta, recorded = models.default_route()
+        except UserError as exc:  # several models and none recorded: listed, and the default said to be missing
+            return {"models": models.describe(), "ensemble_rules": list(RULES),
+                    "default": {"models": [], "ensemble": None, "tta": False, "recorded": False, "measured": None, "missing": one_sentence(exc)}}
         return {"models": models.describe(), "ensemble_rules": list(RULES),
-                "default": {"models": names, "ensemble": rule, "recorded": recorded,
+                "default": {"models": names, "ensemble": rule, "tta": tta, "recorded": recorded,
                             "measured": read_default(models.root).measured if recorded else None}}
 
 
@@ -297,8 +305,8 @@ def _add_classifying_routes(app: FastAPI, models: _Models) -> None:
                       model: list[str] = Query(default=[], description=DEFAULT_HELP),
                       ensemble: str | None = Query(default=None, description="agreement, soft or f1_weighted"),
                       gradcam: bool = Query(default=False, description="add a Grad-CAM overlay per image, base64 PNG"),
-                      tta: bool = Query(default=False, description=TTA_HELP)) -> dict:
-        names, rule, by_default = (model, ensemble, False) if model else models.default_route(ensemble)
+                      tta: bool | None = Query(default=None, description=TTA_HELP)) -> dict:
+        names, rule, tta, by_default = (model, ensemble, bool(tta), False) if model else models.default_route(ensemble, tta)
         results = await models.classify(file, names, rule, gradcam, tta=tta)
         return {"model": names if len(names) > 1 else names[0], "ensemble": rule, "default": by_default, "predictions": results}
 
@@ -322,8 +330,8 @@ def _add_classifying_routes(app: FastAPI, models: _Models) -> None:
                           model: list[str] = Query(default=[], description=DEFAULT_HELP),
                           ensemble: str | None = Query(default=None, description="agreement, soft or f1_weighted"),
                           gradcam: bool = Query(default=False, description="add a Grad-CAM overlay, base64 PNG"),
-                          tta: bool = Query(default=False, description=TTA_HELP)) -> dict:
-        names, ensemble, by_default = (model, ensemble, False) if model else models.default_route(ensemble)
+                          tta: bool | None = Query(default=None, description=TTA_HELP)) -> dict:
+        names, ensemble, tta, by_default = (model, ensemble, bool(tta), False) if model else models.default_route(ensemble, tta)
         try:
             ra, dec = check_position(ra, dec)
         except CutoutError as exc:
