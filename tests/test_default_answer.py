@@ -160,3 +160,16 @@ def test_risk_coverage_is_the_accuracy_of_the_most_confident_answers():
     assert [round(p["coverage"], 2) for p in curve] == [0.25, 0.5, 0.75, 1.0]
     assert [p["accuracy"] for p in curve] == [1.0, 1.0, 2 / 3, 0.5] and [p["threshold"] for p in curve] == [0.9, 0.8, 0.6, 0.2]
     assert all(p["low"] <= p["accuracy"] <= p["high"] for p in curve)
+
+
+def test_the_model_choice_flags_are_declared_once():
+    """--ensemble, --tta and the --checkpoints list live in cli/common.add_model_flags only; every command that runs a
+    model or an ensemble takes them from there (single-model commands keep their own required --checkpoint)."""
+    from conftest import REPO
+
+    for path in sorted((REPO / "galaxy_core" / "cli").glob("*.py")):
+        if path.name == "common.py":
+            continue
+        code = path.read_text()
+        for flag in ('"--ensemble"', '"--tta"', '"--checkpoints", nargs'):
+            assert flag not in code, f"{path.name} declares {flag} itself: use cli.common.add_model_flags"

@@ -78,6 +78,36 @@ def chosen_models(checkpoint: str | None, listed: list, rule: str | None, tta: b
     return choice.checkpoints, choice.rule, tta, choice.is_exactly(choice.checkpoints, choice.rule, tta)
 
 
+def add_model_flags(parser, default: bool = True, tta: bool = True) -> None:
+    """--checkpoint, --ensemble, --checkpoints, --tta and --device: declared here once for every command that runs
+    models. `default`: whether, with no model flags, the default answer runs (else one of them is required)."""
+    import argparse
+
+    from galaxy_core.inference.ensemble import RULES
+    from galaxy_core.settings import DEVICES
+
+    unnamed = " (with no model flags: the default answer, checkpoints/default.json)" if default else ""
+    parser.add_argument("--checkpoint", help=f"one checkpoint folder{unnamed}")
+    parser.add_argument("--ensemble", choices=RULES, help="combine --checkpoints by this rule"
+                        + (" (default: every checkpoint in checkpoints/)" if default else ""))
+    parser.add_argument("--checkpoints", nargs="+", help="checkpoint folders for --ensemble")
+    if tta:
+        parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                            help="average each model's probabilities over the 8 rotations/flips (8x the compute); default: "
+                                 + ("as the default answer does without model flags, else off" if default else "off"))
+    parser.add_argument("--device", default="auto", choices=DEVICES)
+
+
+def images_and_checkpoints(images: list, listed: list | None) -> tuple[list, list]:
+    """`--checkpoints A B img.jpg` is the documented form: a checkpoint is a folder, so a file with a suffix in that
+    greedy list is one of the images that follow it. Returns (images, checkpoints)."""
+    from pathlib import Path
+
+    listed = listed or []
+    found = [*images, *[p for p in listed if not Path(p).is_dir() and Path(p).suffix]]
+    return found, [p for p in listed if p not in found]
+
+
 def remedy(exc: UserError) -> str:
     """The core's errors say what is wrong; this adds what to do on the command line, where the core leaves it out."""
     from galaxy_core.inference.default_answer import NoDefault

@@ -119,7 +119,7 @@ def add_commands(commands) -> None:
     down.add_argument("--url", default=ZENODO_URL, help="source (default: Zenodo)")
     down.add_argument("--sha256", default=ZENODO_SHA256, help="expected SHA256 (default: the Zenodo file's)")
     down.set_defaults(run=cmd_download)
-    imp = commands.add_parser("import", help="turn a folder of labelled JPEG/PNG images into a Galaxy10-schema file")
+    imp = commands.add_parser("import", help="turn a folder of labelled JPEG, PNG or FITS images into a Galaxy10-schema file")
     imp.add_argument("--images", required=True, help="folder with labels.csv (file,label) or class-named sub-folders")
     imp.add_argument("--labels", help="a CSV with columns file,label (default: the folder's labels.csv)")
     imp.add_argument("--out", required=True, help="the .h5 file to write")

@@ -1,12 +1,15 @@
 """The evaluate command: a checkpoint or an ensemble on a Galaxy10 split, the real check set or a labelled folder."""
 from __future__ import annotations
 
+from galaxy_core.cli.common import add_model_flags
 from galaxy_core.errors import UserError
 
 
 def cmd_evaluate(args) -> dict:
     from galaxy_core.evaluation.metrics import SUMMARY_KEYS
     from galaxy_core.settings import select_device
+
+    args.tta = bool(args.tta)  # evaluate names its models: averaging is off unless asked for
 
     if (args.checkpoint is None) == (args.ensemble is None):
         raise UserError("evaluate needs --checkpoint DIR, or --ensemble RULE with --checkpoints DIR DIR [...].")
@@ -102,21 +105,16 @@ def cmd_latent(args) -> dict:
 
 
 def add_commands(commands) -> None:
-    from galaxy_core.inference.ensemble import RULES
     from galaxy_core.settings import DEVICES
     ev = commands.add_parser("evaluate", help="metrics and per-image predictions of a checkpoint or an ensemble")
-    ev.add_argument("--checkpoint", help="checkpoint folder")
-    ev.add_argument("--ensemble", choices=RULES, help="combine --checkpoints by this rule")
-    ev.add_argument("--checkpoints", nargs="+", help="checkpoint folders for --ensemble")
+    add_model_flags(ev, default=False)
     ev.add_argument("--data", help="Galaxy10 .h5 file (default: $GALAXY10_H5, else the synthetic default)")
     ev.add_argument("--split", default="test", choices=("train", "val", "test"))
-    ev.add_argument("--images", help="a folder of labelled JPEG/PNG images instead of a Galaxy10 file (labels.csv or class-named sub-folders)")
+    ev.add_argument("--images", help="a folder of labelled JPEG, PNG or FITS images instead of a Galaxy10 file (labels.csv or class-named sub-folders)")
     ev.add_argument("--labels", help="with --images: a CSV with columns file,label (label: 0-9 or a class name)")
     ev.add_argument("--real-sample", action="store_true",
                     help="the real check set shipped with galaxy_core (60 real galaxies; a development set)")
-    ev.add_argument("--tta", action="store_true", help="average the 8 rotations/flips")
     ev.add_argument("--temperature", action="store_true", help="temperature scaling fitted on the validation split")
-    ev.add_argument("--device", default="auto", choices=DEVICES)
     ev.add_argument("--out", help="results folder for the per-image CSV and the summary (default: results/NAME, or "
                                   "results/ensembles/RULE_SPLIT; $GALAXY_RESULTS moves results/)")
     ev.add_argument("--json", action="store_true", help="print every metric (per class, confusion matrix, reliability)")

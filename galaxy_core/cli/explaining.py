@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from galaxy_core.cli.common import chosen_models
+from galaxy_core.cli.common import add_model_flags, chosen_models, images_and_checkpoints
 from galaxy_core.errors import UserError
 from galaxy_core.fileio import require_writable
 
@@ -82,10 +82,7 @@ def _mean(values):
 
 
 def _images_and_checkpoints(args) -> tuple[list[str], list, str | None]:
-    # `--checkpoints A B img.jpg`: a checkpoint is a folder, so a file in that greedy list is an image (as in predict)
-    listed = args.checkpoints or []
-    images = [*args.images, *[p for p in listed if not Path(p).is_dir() and Path(p).suffix]]
-    listed = [p for p in listed if p not in images]
+    images, listed = images_and_checkpoints(args.images, args.checkpoints)
     if not images:
         raise UserError("explain needs at least one image file (JPEG, PNG or FITS).")
     checkpoints, rule, _, _ = chosen_models(args.checkpoint, listed, args.ensemble)
@@ -116,18 +113,13 @@ def _write_overlay(folder: Path, source: Path, pixels, explained, method: str) -
 
 def add_commands(commands) -> None:
     from galaxy_core.evaluation.explain import METHODS
-    from galaxy_core.inference.ensemble import RULES
-    from galaxy_core.settings import DEVICES
 
     ex = commands.add_parser("explain", help="class-activation maps (Grad-CAM and kin) of a model's or an ensemble's answer")
-    ex.add_argument("images", nargs="*", help="image files (JPEG, PNG; any size or mode: converted as in training)")
-    ex.add_argument("--checkpoint", help="one checkpoint folder")
-    ex.add_argument("--ensemble", choices=RULES, help="combine --checkpoints (default: all in checkpoints/) by this rule")
-    ex.add_argument("--checkpoints", nargs="+", help="checkpoint folders for --ensemble")
+    ex.add_argument("images", nargs="*", help="image files (JPEG, PNG or FITS; any size or mode: converted as in training)")
+    add_model_flags(ex, tta=False)
     ex.add_argument("--method", help=f"one of {', '.join(METHODS)} (default: each model family's, docs/explanations.md)")
     ex.add_argument("--target", help="the class to explain, 0-9 or a name (default: the answer's class)")
     ex.add_argument("--layer", help="read the maps from this layer (a module name) instead of the family's")
     ex.add_argument("--out", help="write each image's overlay here as IMAGE_METHOD.png")
-    ex.add_argument("--device", default="auto", choices=DEVICES)
     ex.add_argument("--json", action="store_true", help="also each member's map (method, layer, cells, weight)")
     ex.set_defaults(run=cmd_explain)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from galaxy_core.cli.common import chosen_models, progress_bar, ranged
+from galaxy_core.cli.common import add_model_flags, chosen_models, progress_bar, ranged
 from galaxy_core.errors import UserError
 
 
@@ -87,16 +87,10 @@ def cmd_adapt(args) -> dict:
 
 
 def _model_flags(parser) -> None:
-    from galaxy_core.inference.ensemble import RULES
-    from galaxy_core.settings import DEVICES
-
     parser.add_argument("--images", required=True, help="the folder of JPEG, PNG or FITS cutouts")
     parser.add_argument("--labels", help="file,label CSV (default: the folder's labels.csv, or class-named sub-folders)")
-    parser.add_argument("--checkpoint", help="one checkpoint folder (with no model flags: the recorded default answer)")
-    parser.add_argument("--ensemble", choices=RULES, help="combine --checkpoints by this rule")
-    parser.add_argument("--checkpoints", nargs="+")
+    add_model_flags(parser, tta=False)
     parser.add_argument("--seed", type=ranged(int, 0, 2**31 - 1), default=0)
-    parser.add_argument("--device", default="auto", choices=DEVICES)
     parser.add_argument("--json", action="store_true", help="adapt: also the learning curve (queue's output is JSON either way)")
 
 

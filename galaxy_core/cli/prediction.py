@@ -1,11 +1,10 @@
 """Prediction commands: predict (image files, a sky position, a catalogue) and similar."""
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
-from galaxy_core.cli.common import chosen_models, progress_bar, ranged
+from galaxy_core.cli.common import add_model_flags, chosen_models, images_and_checkpoints, progress_bar, ranged
 from galaxy_core.errors import UserError
 from galaxy_core.fileio import require_writable
 
@@ -17,11 +16,7 @@ def cmd_predict(args) -> dict:
     from galaxy_core.inference.predictor import Predictor
     from galaxy_core.settings import select_device
 
-    # `--checkpoints A B img.jpg` is the documented form: a checkpoint is a folder, so anything
-    # else in that greedy list is one of the images that follow it.
-    listed = args.checkpoints or []
-    images = [*args.images, *[p for p in listed if not Path(p).is_dir() and Path(p).suffix]]
-    listed = [p for p in listed if p not in images]
+    images, listed = images_and_checkpoints(args.images, args.checkpoints)
     sky = args.ra is not None or args.dec is not None
     if sky and (args.ra is None or args.dec is None or images):
         raise UserError("A sky position needs both --ra and --dec (in degrees) and no image files.")
@@ -150,19 +145,12 @@ def cmd_similar(args) -> dict:
 
 
 def add_commands(commands) -> None:
-    from galaxy_core.inference.ensemble import RULES
     from galaxy_core.settings import DEVICES
 
     pr = commands.add_parser("predict", help="classify JPEG, PNG or FITS files")
     pr.add_argument("images", nargs="*", help="image files (any size or mode: converted as in training)")
-    pr.add_argument("--checkpoint", help="one checkpoint folder (with no model flags: the recorded default answer, checkpoints/default.json)")
-    pr.add_argument("--ensemble", choices=RULES, help="combine --checkpoints (default: all in checkpoints/) by this rule")
-    pr.add_argument("--checkpoints", nargs="+")
-    pr.add_argument("--device", default="auto", choices=DEVICES)
+    add_model_flags(pr)
     pr.add_argument("--json", action="store_true", help="include every class's probability")
-    pr.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
-                    help="average each model's probabilities over the 8 rotations/flips (8x the compute); default: as the "
-                         "recorded default answer does without model flags, else off")
     pr.add_argument("--ra", type=float, help="classify the Legacy Surveys cutout at this RA (degrees, with --dec)")
     pr.add_argument("--dec", type=float, help="... and this Dec (degrees)")
     pr.add_argument("--cutout-url", help="the cutout service (default: $GALAXY_CUTOUT_URL, else the Legacy Surveys viewer)")
@@ -181,7 +169,7 @@ def add_commands(commands) -> None:
     sim = commands.add_parser("similar", help="the k dataset galaxies nearest to a query in a model's latent space (cosine)")
     sim.add_argument("--checkpoint", required=True)
     sim.add_argument("--index", type=ranged(int, 0, 10**9), help="query: a dataset image")
-    sim.add_argument("--image", help="query: a JPEG/PNG file")
+    sim.add_argument("--image", help="query: a JPEG, PNG or FITS file")
     sim.add_argument("--ra", type=float, help="query: the Legacy Surveys cutout at RA (with --dec)")
     sim.add_argument("--dec", type=float)
     sim.add_argument("--cutout-url", help="the cutout service (default: $GALAXY_CUTOUT_URL, else the Legacy Surveys viewer)")
