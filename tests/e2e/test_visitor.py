@@ -130,3 +130,25 @@ def test_a_49_megapixel_png_is_refused(visitor_server, page, visitor_files):
     page.locator("input[type='file']").set_input_files(str(visitor_files["bomb"]))
     page.get_by_text("at most 9 megapixels").first.wait_for(timeout=60_000)
     no_exception(page)
+
+
+def test_a_visitor_labels_in_the_browser_session_only(visitor_server, page):
+    """Public mode's Label page: uploads, a queue and answers in the visitor's session; nothing is written on the server
+    (results/ is as it was) and adapting is refused in one sentence."""
+    if visitor_server["mode"] != "public":
+        pytest.skip("the local Label page, with its files, is tests/test_labelling.py's")
+    from galaxy_core.data.labelled_images import real_sample
+
+    results = REPO / "results"
+    before = listing(results)
+    page.goto(f"{visitor_server['url']}/label")
+    page.get_by_role("heading", name="Label galaxies", level=1).wait_for(timeout=120_000)
+    page.get_by_text("which a public deployment does not do").wait_for(timeout=60_000)
+    page.locator("input[type='file']").first.set_input_files([str(p) for p in real_sample().files[:3]])
+    page.get_by_text("What is it?").wait_for(timeout=120_000)
+    settled(page)
+    page.get_by_role("button", name="2 · Round Smooth").click()
+    page.get_by_text("1 labelled").wait_for(timeout=60_000)
+    settled(page)
+    assert not page.locator("[data-testid='stException']").count()
+    assert listing(results) == before, "a visitor's answers are never written on the server"
