@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from galaxy_core.classes import CLASSES
-from galaxy_core.dashboard import labelling
+from galaxy_core.dashboard import labelling, latent_view
 from galaxy_core.dashboard.explanations import explanation_maps
 from galaxy_core.dashboard.latent_view import from_uploads
 from galaxy_core.dashboard.loaded_models import default_choice, predictor, require_checkpoints
@@ -76,7 +76,7 @@ try:
         queue, skipped = labelling.folder_queue(images, strategy, checkpoints, rule)
         notes += skipped[:5]
     else:
-        key = "|".join(sorted(pixels_by_name))
+        key = latent_view.digest(list(pixels_by_name.values()))  # the uploads' content, not just their names
         queue = labelling.ranked_pixels(key, tuple(pixels_by_name.values()), tuple(pixels_by_name), strategy, checkpoints, rule, 0)
     answers = labelling.answers_of(folder, images)
 except UserError as exc:

@@ -12,14 +12,9 @@ def folder_answers(images: str, labels: str | None):
     """(images root, Answers) for a folder: its labels as `evaluate --images` finds them (--labels, the folder's
     labels.csv, or class-named sub-folders), read leniently: bad rows are left out with one note."""
     from galaxy_core.data.label_store import Answers, read_answers
-    from galaxy_core.data.labelled_images import LABELS_FILE, read_labelled_folder
+    from galaxy_core.data.labelled_images import labels_location, read_labelled_folder
 
-    root = Path(images).expanduser()
-    if not root.is_dir():
-        raise UserError(f"{root} is not a folder: give the folder that holds the cutouts.")
-    csv_path = Path(labels).expanduser() if labels else root / LABELS_FILE
-    if labels and not csv_path.is_file():
-        raise UserError(f"{csv_path} does not exist: give a CSV with columns file,label.")
+    root, csv_path = labels_location(images, labels)
     if csv_path.is_file():
         return root.resolve(), read_answers(csv_path, root)
     if any(p.is_dir() for p in root.iterdir()):  # class-named sub-folders

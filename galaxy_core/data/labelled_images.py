@@ -108,15 +108,22 @@ def _from_subfolders(root: Path) -> tuple[list[Path], list[int]]:
     return files, labels
 
 
-def read_labelled_folder(images: str | Path, labels_csv: str | Path | None = None) -> LabelledImages:
-    """The images of a folder with their labels: from `labels_csv` (or the folder's labels.csv), else
-    from class-named sub-folders (e.g. `round/`, `Barred Spiral/`, `5/`)."""
+def labels_location(images: str | Path, labels_csv: str | Path | None = None) -> tuple[Path, Path]:
+    """(the folder, the labels CSV to read: `labels_csv`, else the folder's labels.csv, which may not exist), or one
+    sentence when the folder or a named CSV is missing."""
     root = Path(images).expanduser()
     if not root.is_dir():
         raise UserError(f"{root} is not a folder: give the folder that holds the labelled images.")
     csv_path = Path(labels_csv).expanduser() if labels_csv else root / LABELS_FILE
     if labels_csv and not csv_path.is_file():
         raise UserError(f"{csv_path} does not exist: give a CSV with columns file,label.")
+    return root, csv_path
+
+
+def read_labelled_folder(images: str | Path, labels_csv: str | Path | None = None) -> LabelledImages:
+    """The images of a folder with their labels: from `labels_csv` (or the folder's labels.csv), else
+    from class-named sub-folders (e.g. `round/`, `Barred Spiral/`, `5/`)."""
+    root, csv_path = labels_location(images, labels_csv)
     files, labels = _from_csv(root, csv_path) if csv_path.is_file() else _from_subfolders(root)
     if not files:
         raise UserError(f"{root} holds no labelled images: add a labels.csv (file,label) or class-named sub-folders of JPEG, PNG or FITS files.")

@@ -31,7 +31,7 @@ from galaxy_core.data.labelled_images import real_sample
 from galaxy_core.evaluation.latent_gap import readable_batches
 from galaxy_core.evaluation.metrics import wilson
 from galaxy_core.inference.ood import OOD_FILE
-from galaxy_core.models.checkpoint import load_checkpoint, read_meta, refit_head, save_checkpoint
+from galaxy_core.models.checkpoint import load_checkpoint, refit_head, save_checkpoint
 
 METHODS = ("residual", "linear")
 STRENGTHS = (0.01, 0.1, 1.0)  # L2 penalties tried; each adaptation picks one by inner cross-validation on its own labels
@@ -167,9 +167,10 @@ def cross_validated(data: LabelledFeatures, method: str, rows: np.ndarray | None
     return predicted
 
 
-def learning_curve(data: LabelledFeatures, method: str, seed: int = 0, repeats: int = 3) -> list[dict]:
+def learning_curve(data: LabelledFeatures, method: str, seed: int = 0, repeats: int = 3, all_predicted: np.ndarray | None = None) -> list[dict]:
     """Cross-validated accuracy on random subsets of 5, 10, 20, ... labels (and all of them), beside the unadapted
-    answer on the same subsets: how the adapted answer grows with the labels given."""
+    answer on the same subsets: how the adapted answer grows with the labels given. `all_predicted`: the out-of-fold
+    labels over all of them, where the caller has them already (the same folds: not computed again)."""
     n = len(data.labels)
     rng = np.random.default_rng(seed)
     curve = []
@@ -177,7 +178,8 @@ def learning_curve(data: LabelledFeatures, method: str, seed: int = 0, repeats: 
         adapted, base = [], []
         for _ in range(1 if count == n else repeats):
             rows = np.sort(rng.choice(n, count, replace=False))
-            adapted.append(float((cross_validated(data, method, rows, seed) == data.labels[rows]).mean()))
+            predicted = all_predicted if count == n and all_predicted is not None else cross_validated(data, method, rows, seed)
+            adapted.append(float((predicted == data.labels[rows]).mean()))
             base.append(float((data.answer[rows] == data.labels[rows]).mean()))
         curve.append({"labels": count, "cv_accuracy": round(float(np.mean(adapted)), 4), "baseline_accuracy": round(float(np.mean(base)), 4)})
     return curve
@@ -213,14 +215,14 @@ def adapt(predictor, checkpoints: list, rule: str | None, folder, method: str, o
         "cv_accuracy": right / n, "cv_interval": [cv["low"], cv["high"]], "cv_folds": min(FOLDS, n), "cv_per_fold": per_fold,
         "baseline_accuracy": base_right / n, "baseline_interval": [baseline["low"], baseline["high"]],
         "fingerprint": labels_fingerprint(data.files, data.labels),
-        "curve": learning_curve(data, method, seed),
+        "curve": learning_curve(data, method, seed, all_predicted=predicted),
     }
     _write(Path(data.members[member]), head, summary, folder, out)
     return {**summary, "out": str(out)}
 
 
 def _write(base: Path, head: Head, summary: dict, folder, out: Path) -> None:
-    model, meta = load_checkpoint(base)
+    model, base_meta = load_checkpoint(base)
     kind = "residual" if head.method == "residual" else "linear"
     refit_head(model, kind, features=head.weight.shape[1])
     layer = model.get_submodule(model.head_name)
@@ -228,12 +230,11 @@ def _write(base: Path, head: Head, summary: dict, folder, out: Path) -> None:
     with torch.no_grad():
         target.weight.copy_(torch.as_tensor(head.weight))
         target.bias.copy_(torch.as_tensor(head.bias))
-    base_meta = read_meta(base)
     overlap = folder.real_sample_overlap()
     real_labels = {"accuracy": summary["cv_accuracy"], "count": summary["labels"],
                    "cross_validated": {"folds": summary["cv_folds"], "interval": summary["cv_interval"], "baseline_accuracy": summary["baseline_accuracy"]}}
     meta = {key: value for key, value in base_meta.items() if key not in ("metrics", "weights_sha256", "format_version", "weights_dtype")}
-    meta["adapted"] = {"head": kind, **{k: v for k, v in summary.items() if k != "curve"}, "curve": summary["curve"],
+    meta["adapted"] = {"head": kind, **summary,
                        "base_weights_sha256": base_meta.get("weights_sha256"), "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     meta["data"] = {**(base_meta.get("data") or {}), "real_check_set_images": overlap, "adapted_on": {"labels": summary["labels"], "fingerprint": summary["fingerprint"]}}
     meta["metrics"] = {"real_labels": real_labels}
